@@ -1,0 +1,225 @@
+"""Typed configuration schemas, registered in Hydra's ConfigStore.
+
+Every knob of a run lives in one of these dataclasses; the YAML files under
+``conf/`` and ``scenarios/`` only set values. Because the schemas are
+structured configs, a YAML key that is not a field here (a typo such as
+``base_rte``) is rejected when the config is composed, naming the key.
+
+Units are part of the field names (``_s`` seconds, ``_rps`` requests per
+second, ``usd_`` US dollars) so that a YAML reader never has to guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class DistributionConfig:
+    """A non-negative random quantity, e.g. the prompt length of a request.
+
+    kind: ``constant`` (always ``mean``), ``exponential`` (mean ``mean``),
+    ``lognormal`` (mean ``mean``, coefficient of variation ``cv``) or
+    ``uniform`` (between ``low`` and ``high``).
+    """
+
+    kind: str = "lognormal"
+    mean: float = 1.0
+    cv: float = 1.0
+    low: float = 0.0
+    high: float = 1.0
+
+
+@dataclass
+class SpikeConfig:
+    """A flash crowd: the rate is multiplied by ``multiplier`` during
+    ``[start_s, start_s + duration_s)``."""
+
+    start_s: float = MISSING
+    duration_s: float = MISSING
+    multiplier: float = MISSING
+
+
+@dataclass
+class TraceConfig:
+    """Replay of a real trace instead of the synthetic rate profile.
+
+    format: ``timestamps`` (one row per request, Azure LLM inference 2023
+    columns ``TIMESTAMP, ContextTokens, GeneratedTokens``) or ``rates``
+    (per-window aggregate rates, ServeGen columns
+    ``window_start_s, total_rate_rps``; arrivals are sampled from them).
+    path: a CSV file; a bare file name is looked up in the traces shipped
+    with the package.
+    time_compression: play the trace this many times faster (the same
+    requests in 1/x of the time, so the rate rises x-fold).
+    rate_scale: multiply the request rate (after compression) by this.
+    start_s: skip this much trace time (before compression) at the start.
+    """
+
+    path: str = MISSING
+    format: str = "timestamps"
+    time_compression: float = 1.0
+    rate_scale: float = 1.0
+    start_s: float = 0.0
+
+
+@dataclass
+class WorkloadConfig:
+    """Arrivals: a non-homogeneous Poisson process with rate
+
+    ``base_rate_rps * diurnal(t) * weekly(t) * trend(t) * spikes(t) * noise(t)``
+
+    where diurnal and weekly are ``1 + amplitude * cos(2π (t - peak) / period)``,
+    trend is ``1 + trend_per_hour * t / 3600``, and noise is a piecewise
+    constant log-normal factor with mean 1 redrawn every ``noise_window_s``.
+    If ``trace`` is set, the trace replaces the synthetic profile.
+    """
+
+    base_rate_rps: float = 10.0
+    diurnal_amplitude: float = 0.0
+    diurnal_period_s: float = 86_400.0
+    diurnal_peak_s: float = 50_400.0  # 14:00, the daily peak
+    weekly_amplitude: float = 0.0
+    weekly_peak_s: float = 259_200.0  # mid-week
+    trend_per_hour: float = 0.0
+    spikes: list[SpikeConfig] = field(default_factory=list)
+    noise_cv: float = 0.0
+    noise_window_s: float = 60.0
+    prompt_tokens: DistributionConfig = field(
+        default_factory=lambda: DistributionConfig(kind="lognormal", mean=1000.0, cv=1.0)
+    )
+    output_tokens: DistributionConfig = field(
+        default_factory=lambda: DistributionConfig(kind="lognormal", mean=200.0, cv=1.0)
+    )
+    trace: Optional[TraceConfig] = None
+
+
+@dataclass
+class SLOConfig:
+    """The service-level objective.
+
+    latency_s: a request meets the SLO if it completes within this many
+    seconds of arriving (queue wait + service). Dropped requests miss it.
+    target_compliance: the share of requests that must meet it (0.99 = 99%).
+    """
+
+    latency_s: float = 30.0
+    target_compliance: float = 0.99
+
+
+@dataclass
+class ScenarioConfig:
+    """A user-editable scenario: how long, what traffic, what objective."""
+
+    name: str = MISSING
+    description: str = ""
+    duration_s: float = 86_400.0
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    slo: SLOConfig = field(default_factory=SLOConfig)
+
+
+@dataclass
+class ModelConfig:
+    """A served model and the replica that serves it.
+
+    A replica holds ``slots_per_replica`` requests in service at once (the
+    continuous-batching concurrency), each served independently.
+    service_model ``tokens``: a request takes
+    ``overhead_s + prompt/prefill_tokens_per_s + output/decode_tokens_per_s``.
+    service_model ``exponential``: exponential with mean ``mean_service_s``
+    (for M/M/c validation; token counts are ignored).
+    Cost: ``gpus_per_replica * usd_per_gpu_hour``, billed per second from the
+    start of provisioning to termination.
+    """
+
+    name: str = MISSING
+    service_model: str = "tokens"
+    prefill_tokens_per_s: float = 5000.0
+    decode_tokens_per_s: float = 40.0
+    overhead_s: float = 0.0
+    mean_service_s: float = 1.0
+    slots_per_replica: int = 8
+    gpus_per_replica: int = 1
+    usd_per_gpu_hour: float = 2.5
+    cold_start_s: float = 120.0
+
+
+@dataclass
+class FleetConfig:
+    """Bounds and queueing of a fleet of replicas.
+
+    initial_replicas: ready at t=0 (null: the policy's initial target).
+    queue_capacity: requests that may wait; a request that finds the queue
+    full is dropped (null: unbounded).
+    queue_timeout_s: a request that waits longer is dropped (null: never).
+    """
+
+    min_replicas: int = 1
+    max_replicas: int = 64
+    initial_replicas: Optional[int] = None
+    queue_capacity: Optional[int] = 1000
+    queue_timeout_s: Optional[float] = 60.0
+
+
+@dataclass
+class WorldConfig:
+    """A served model on a fleet: the thing a policy sizes."""
+
+    name: str = MISSING
+    model: ModelConfig = MISSING
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+
+
+@dataclass
+class ControllerConfig:
+    """The decision loop.
+
+    tick_s: seconds between decisions.
+    forecast_horizon_ticks: how many ticks ahead the forecaster predicts.
+    """
+
+    tick_s: float = 60.0
+    forecast_horizon_ticks: int = 15
+
+
+@dataclass
+class OutputConfig:
+    """What a run writes besides ``summary.json``.
+
+    requests: the per-request table (parquet); large for long runs.
+    progress: show a progress bar over simulated time (never under CI or
+    when stderr is not a terminal).
+    """
+
+    requests: bool = True
+    progress: bool = True
+
+
+@dataclass
+class Config:
+    """The whole run. ``policy`` and ``forecaster`` are ``_target_`` nodes
+    from their config groups; see ``conf/policy`` and ``conf/forecaster``."""
+
+    seed: int = 0
+    task: str = "simulate"
+    scenario: ScenarioConfig = MISSING
+    world: WorldConfig = MISSING
+    policy: Any = MISSING
+    forecaster: Any = MISSING
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def register_configs() -> None:
+    """Register the schemas so YAML files can extend them by name."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="scenario", name="base_scenario", node=ScenarioConfig)
+    cs.store(group="world", name="base_world", node=WorldConfig)
+
+
+register_configs()

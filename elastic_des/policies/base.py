@@ -1,0 +1,69 @@
+"""The contract between the controller and a scaling policy.
+
+At every decision tick the controller hands the policy an
+:class:`~elastic_des.observation.Observation` and gets back a
+:class:`Decision`: the number of replicas the fleet should have
+(provisioning or ready), the rule that produced it and the numbers behind
+the rule, which the decision forensics turn into a sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from elastic_des.observation import Observation
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy may know before the run starts.
+
+    peak_rate_rps is the scenario's planned peak: a static fleet is sized
+    for it, as an operator sizes a fixed fleet from a capacity plan.
+    """
+
+    min_replicas: int
+    max_replicas: int
+    slots_per_replica: int
+    mean_service_s: float
+    cold_start_s: float
+    tick_s: float
+    slo_latency_s: float
+    slo_target: float
+    peak_rate_rps: float
+    mean_rate_rps: float
+    rng: np.random.Generator
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A target replica count and why.
+
+    rule: a short identifier of what fired (``above_band``, ``hold`` …).
+    details: the numbers the rule used, by name (``utilization``, ``upper`` …).
+    q_values: per-action values, for learning agents.
+    """
+
+    target: int
+    rule: str
+    details: dict[str, Any] = field(default_factory=dict)
+    q_values: Optional[dict[str, float]] = None
+
+
+class Policy:
+    """Base class: override :meth:`initial_replicas` and :meth:`decide`."""
+
+    name = "policy"
+
+    def reset(self, context: PolicyContext) -> None:
+        self.context = context
+
+    def initial_replicas(self) -> int:
+        """Warm replicas at t=0."""
+        return self.context.min_replicas
+
+    def decide(self, obs: Observation) -> Decision:
+        raise NotImplementedError

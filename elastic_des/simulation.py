@@ -1,0 +1,141 @@
+"""One world: a served model on a fleet, under a policy, fed a workload.
+
+:func:`simulate_world` wires the SimPy pieces together (replica pool,
+dispatcher, controller), runs the scenario to its end and then lets the
+requests already admitted finish, so every request has an outcome. Billing
+stops at the end of the scenario: the drain tail is not a cost of the day.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import pandas as pd
+import simpy
+
+from elastic_des import rng as rng_streams
+from elastic_des.controller import TICK_COLUMNS, Controller
+from elastic_des.dispatcher import Dispatcher
+from elastic_des.errors import ConfigError, require, require_positive
+from elastic_des.forecasters.base import Forecaster
+from elastic_des.metrics import request_table, summarize
+from elastic_des.policies.base import Policy, PolicyContext
+from elastic_des.replicas import ReplicaPool
+from elastic_des.service import mean_service_s, service_times, validate_model
+from elastic_des.workload import Workload
+
+
+@dataclass
+class WorldResult:
+    """Everything one world produced."""
+
+    name: str
+    summary: dict
+    requests: pd.DataFrame
+    ticks: pd.DataFrame
+    decisions: list[dict]
+
+
+def validate_fleet(fleet, field: str) -> None:
+    require(fleet.min_replicas >= 0, f"{field}.min_replicas", fleet.min_replicas, "must be >= 0")
+    require(
+        fleet.max_replicas >= max(fleet.min_replicas, 1),
+        f"{field}.max_replicas",
+        fleet.max_replicas,
+        f"must be >= min_replicas ({fleet.min_replicas}) and >= 1",
+    )
+    if fleet.initial_replicas is not None:
+        require(
+            fleet.min_replicas <= fleet.initial_replicas <= fleet.max_replicas,
+            f"{field}.initial_replicas", fleet.initial_replicas,
+            f"must be within [min_replicas, max_replicas] = [{fleet.min_replicas}, {fleet.max_replicas}]",
+        )
+    if fleet.queue_capacity is not None:
+        require(fleet.queue_capacity >= 0, f"{field}.queue_capacity", fleet.queue_capacity, "must be >= 0 or null")
+    if fleet.queue_timeout_s is not None:
+        require_positive(f"{field}.queue_timeout_s", fleet.queue_timeout_s)
+
+
+def validate_slo(slo) -> None:
+    require_positive("scenario.slo.latency_s", slo.latency_s)
+    require(0 < slo.target_compliance < 1, "scenario.slo.target_compliance", slo.target_compliance, "must be in (0, 1)")
+
+
+def policy_context(world, scenario, controller, workload: Workload, seed: int) -> PolicyContext:
+    return PolicyContext(
+        min_replicas=world.fleet.min_replicas,
+        max_replicas=world.fleet.max_replicas,
+        slots_per_replica=world.model.slots_per_replica,
+        mean_service_s=mean_service_s(world.model, scenario.workload),
+        cold_start_s=world.model.cold_start_s,
+        tick_s=controller.tick_s,
+        slo_latency_s=scenario.slo.latency_s,
+        slo_target=scenario.slo.target_compliance,
+        peak_rate_rps=workload.profile.peak_rps,
+        mean_rate_rps=workload.profile.mean_rps,
+        rng=rng_streams.stream(seed, f"policy/{world.name}"),
+    )
+
+
+def simulate_world(
+    world,
+    scenario,
+    controller_cfg,
+    policy: Policy,
+    forecaster: Forecaster,
+    workload: Workload,
+    seed: int,
+    on_tick: Optional[Callable[[float], None]] = None,
+) -> WorldResult:
+    """Simulate ``world`` under ``policy`` on ``workload``; see module docs."""
+    validate_model(world.model, "world.model")
+    validate_fleet(world.fleet, "world.fleet")
+    validate_slo(scenario.slo)
+    require_positive("controller.tick_s", controller_cfg.tick_s)
+    require(controller_cfg.forecast_horizon_ticks >= 1, "controller.forecast_horizon_ticks",
+            controller_cfg.forecast_horizon_ticks, "must be >= 1")
+    wall_start = time.perf_counter()
+    model, fleet = world.model, world.fleet
+    env = simpy.Environment()
+    pool = ReplicaPool(env, model.slots_per_replica, model.cold_start_s)
+    service = service_times(model, workload, seed)
+    dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
+    policy.reset(policy_context(world, scenario, controller_cfg, workload, seed))
+    forecaster.reset(controller_cfg.tick_s)
+    initial = fleet.initial_replicas if fleet.initial_replicas is not None else policy.initial_replicas()
+    if not fleet.min_replicas <= initial <= fleet.max_replicas:
+        raise ConfigError(
+            f"policy initial replicas = {initial}: outside world.fleet [min_replicas, max_replicas] = "
+            f"[{fleet.min_replicas}, {fleet.max_replicas}]"
+        )
+    pool.start(initial)
+    usd_per_replica_s = model.gpus_per_replica * model.usd_per_gpu_hour / 3600.0
+    controller = Controller(
+        env, pool, dispatcher, policy, forecaster,
+        tick_s=controller_cfg.tick_s, horizon_ticks=controller_cfg.forecast_horizon_ticks,
+        duration_s=scenario.duration_s, slo_latency_s=scenario.slo.latency_s,
+        usd_per_replica_s=usd_per_replica_s, min_replicas=fleet.min_replicas,
+        max_replicas=fleet.max_replicas, on_tick=on_tick,
+    )
+    env.process(controller.process())
+    env.run(until=scenario.duration_s)
+    billed_replica_s = pool.billed_replica_s()
+    env.run()  # let admitted requests finish; nothing new arrives
+    requests = request_table(
+        workload.arrival_s, dispatcher.start_s, dispatcher.finish_s, dispatcher.dropped,
+        service, workload.prompt_tokens, workload.output_tokens,
+    )
+    ticks = pd.DataFrame.from_records(controller.ticks, columns=list(TICK_COLUMNS))
+    summary = summarize(
+        requests, ticks, controller.decisions,
+        slo_latency_s=scenario.slo.latency_s, slo_target=scenario.slo.target_compliance,
+        cost_usd=billed_replica_s * usd_per_replica_s,
+        gpu_hours=billed_replica_s * model.gpus_per_replica / 3600.0, duration_s=scenario.duration_s,
+    )
+    wall = time.perf_counter() - wall_start
+    summary["run/wall_s"] = wall
+    summary["run/requests_per_wall_s"] = len(workload) / wall if wall > 0 else float("nan")
+    return WorldResult(world.name, summary, requests, ticks, controller.decisions)
+

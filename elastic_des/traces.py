@@ -1,0 +1,117 @@
+"""Reading real request traces, with errors that name the file, row and column.
+
+Two formats are supported:
+
+* ``timestamps``: one row per request, as in the Azure LLM inference traces
+  2023 (``TIMESTAMP, ContextTokens, GeneratedTokens``). Request sizes come
+  from the trace.
+* ``rates``: aggregate request rates per window, as in the ServeGen data
+  (``window_start_s, total_rate_rps``). Arrivals are sampled from the rates.
+
+Traces shipped with the package live in ``elastic_des/data/traces`` (see the
+LICENSE notes there); a bare file name is looked up there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from elastic_des.errors import ConfigError
+
+PACKAGED_TRACES = Path(__file__).parent / "data" / "traces"
+TIMESTAMP_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+RATE_COLUMNS = ("window_start_s", "total_rate_rps")
+
+
+@dataclass(frozen=True)
+class RequestTrace:
+    """Requests of a timestamp trace: seconds since the first request, sizes."""
+
+    time_s: np.ndarray
+    prompt_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+
+@dataclass(frozen=True)
+class RateTrace:
+    """Piecewise-constant rates: window ``i`` starts at ``window_start_s[i]``."""
+
+    window_start_s: np.ndarray
+    rate_rps: np.ndarray
+    window_s: float
+
+
+def resolve_trace_path(path: str, field: str = "scenario.workload.trace.path") -> Path:
+    """An existing file: ``path`` as given, else a trace shipped with the package."""
+    candidate = Path(path).expanduser()
+    if candidate.is_file():
+        return candidate
+    packaged = PACKAGED_TRACES / path
+    if not candidate.is_absolute() and packaged.is_file():
+        return packaged
+    shipped = ", ".join(sorted(p.name for p in PACKAGED_TRACES.glob("*.csv")))
+    raise ConfigError(f"{field} = {path!r}: no such file (traces shipped with the package: {shipped})")
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"trace {path}: not a readable CSV file ({exc})") from exc
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"trace {path}: missing column(s) {missing}; expected {list(columns)}, found {list(frame.columns)}")
+    if frame.empty:
+        raise ConfigError(f"trace {path}: has a header but no rows")
+    return frame
+
+
+def _numeric_column(frame: pd.DataFrame, path: Path, column: str, minimum: float) -> np.ndarray:
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values < minimum)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ConfigError(
+            f"trace {path}: row {row + 2} column {column} = {frame[column].iloc[row]!r}: "
+            f"must be a number >= {minimum:g}"
+        )
+    return values
+
+
+def load_request_trace(path: Path) -> RequestTrace:
+    """Load an Azure-format timestamp trace, sorted by time."""
+    frame = _read_csv(path, TIMESTAMP_COLUMNS)
+    stamps = pd.to_datetime(frame["TIMESTAMP"], errors="coerce", format="ISO8601")
+    bad = stamps.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ConfigError(
+            f"trace {path}: row {row + 2} column TIMESTAMP = {frame['TIMESTAMP'].iloc[row]!r}: "
+            "not a timestamp (expected e.g. 2023-11-16 18:17:03.979)"
+        )
+    seconds = (stamps - stamps.min()).dt.total_seconds().to_numpy()
+    prompt = _numeric_column(frame, path, "ContextTokens", 0)
+    output = _numeric_column(frame, path, "GeneratedTokens", 0)
+    order = np.argsort(seconds, kind="stable")
+    return RequestTrace(seconds[order], prompt[order], output[order])
+
+
+def load_rate_trace(path: Path) -> RateTrace:
+    """Load a ServeGen-format rate trace with equally spaced windows."""
+    frame = _read_csv(path, RATE_COLUMNS)
+    starts = _numeric_column(frame, path, "window_start_s", 0)
+    rates = _numeric_column(frame, path, "total_rate_rps", 0)
+    if len(starts) < 2:
+        raise ConfigError(f"trace {path}: needs at least two windows to know the window length")
+    steps = np.diff(starts)
+    if (steps <= 0).any() or not np.allclose(steps, steps[0]):
+        row = int(np.flatnonzero((steps <= 0) | ~np.isclose(steps, steps[0]))[0]) + 1
+        raise ConfigError(
+            f"trace {path}: row {row + 2} column window_start_s = {starts[row]:g}: "
+            f"windows must be increasing and equally spaced ({steps[0]:g} s)"
+        )
+    return RateTrace(starts - starts[0], rates, float(steps[0]))

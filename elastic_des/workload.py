@@ -1,0 +1,222 @@
+"""Request arrivals and sizes: synthetic rate profiles and trace replay.
+
+Arrivals are a non-homogeneous Poisson process (NHPP) sampled up front by
+exact thinning (Lewis & Shedler 1979): candidates from a homogeneous process
+at a rate ``upper`` that bounds the profile everywhere, each kept with
+probability ``rate(t) / upper``. Sampling the whole stream as arrays before
+the simulation starts is what lets both worlds of a dual-world run replay the
+very same requests, and keeps per-request work out of the event loop.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from elastic_des import rng as rng_streams
+from elastic_des.distributions import LogNormal, make_distribution
+from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
+from elastic_des.traces import load_rate_trace, load_request_trace, resolve_trace_path
+
+GRID_S = 10.0  # resolution at which profiles report their peak and mean
+
+
+class RateProfile:
+    """A request rate ``rate(t)`` in req/s over ``[0, duration_s)``."""
+
+    duration_s: float
+
+    def rate(self, t: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def upper_bound(self) -> float:
+        """A rate that ``rate(t)`` never exceeds (needed for exact thinning)."""
+        raise NotImplementedError
+
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        t = np.arange(0.0, self.duration_s, GRID_S)
+        return t, self.rate(t)
+
+    @property
+    def peak_rps(self) -> float:
+        return float(self.grid()[1].max())
+
+    @property
+    def mean_rps(self) -> float:
+        return float(self.grid()[1].mean())
+
+
+class SyntheticRateProfile(RateProfile):
+    """Base rate × diurnal × weekly × trend × spikes × noise (see WorkloadConfig)."""
+
+    def __init__(self, cfg, duration_s: float, rng: np.random.Generator, field: str = "scenario.workload"):
+        require_positive(f"{field}.base_rate_rps", cfg.base_rate_rps)
+        for name in ("diurnal_amplitude", "weekly_amplitude"):
+            value = getattr(cfg, name)
+            require(0 <= value < 1, f"{field}.{name}", value, "must be in [0, 1) so the rate stays positive")
+        require_positive(f"{field}.diurnal_period_s", cfg.diurnal_period_s)
+        require_non_negative(f"{field}.noise_cv", cfg.noise_cv)
+        require_positive(f"{field}.noise_window_s", cfg.noise_window_s)
+        end_trend = 1.0 + cfg.trend_per_hour * duration_s / 3600.0
+        require(
+            end_trend > 0,
+            f"{field}.trend_per_hour",
+            cfg.trend_per_hour,
+            f"makes the rate negative before the end of the scenario ({duration_s:g} s)",
+        )
+        spikes = []
+        for i, spike in enumerate(cfg.spikes):
+            require_non_negative(f"{field}.spikes[{i}].start_s", spike.start_s)
+            require_positive(f"{field}.spikes[{i}].duration_s", spike.duration_s)
+            require_positive(f"{field}.spikes[{i}].multiplier", spike.multiplier)
+            spikes.append((float(spike.start_s), float(spike.start_s + spike.duration_s), float(spike.multiplier)))
+        self.cfg = cfg
+        self.duration_s = float(duration_s)
+        self.spikes = spikes
+        windows = int(math.ceil(duration_s / cfg.noise_window_s)) + 1
+        if cfg.noise_cv > 0:
+            self.noise = LogNormal(1.0, cfg.noise_cv).sample(rng, windows)
+        else:
+            self.noise = np.ones(windows)
+
+    def _spike_factor(self, t: np.ndarray) -> np.ndarray:
+        factor = np.ones_like(t)
+        for start, end, multiplier in self.spikes:
+            factor[(t >= start) & (t < end)] *= multiplier
+        return factor
+
+    def rate(self, t: np.ndarray) -> np.ndarray:
+        c = self.cfg
+        t = np.asarray(t, dtype=float)
+        value = np.full_like(t, c.base_rate_rps)
+        value *= 1.0 + c.diurnal_amplitude * np.cos(2 * np.pi * (t - c.diurnal_peak_s) / c.diurnal_period_s)
+        value *= 1.0 + c.weekly_amplitude * np.cos(2 * np.pi * (t - c.weekly_peak_s) / (7 * 86_400.0))
+        value *= 1.0 + c.trend_per_hour * t / 3600.0
+        value *= self._spike_factor(t)
+        value *= self.noise[(t // c.noise_window_s).astype(int)]
+        return value
+
+    def upper_bound(self) -> float:
+        c = self.cfg
+        trend = max(1.0, 1.0 + c.trend_per_hour * self.duration_s / 3600.0)
+        # The spike factor is piecewise constant: its maximum is reached at a spike start.
+        starts = np.array([s for s, _, _ in self.spikes] or [0.0])
+        spike = float(self._spike_factor(starts).max()) if self.spikes else 1.0
+        return c.base_rate_rps * (1 + c.diurnal_amplitude) * (1 + c.weekly_amplitude) * trend * max(spike, 1.0) * float(self.noise.max())
+
+
+class PiecewiseRateProfile(RateProfile):
+    """Rates constant over equal windows, e.g. a ServeGen trace."""
+
+    def __init__(self, window_s: float, rates_rps: np.ndarray, duration_s: float):
+        self.window_s = float(window_s)
+        self.rates_rps = np.asarray(rates_rps, dtype=float)
+        self.duration_s = float(duration_s)
+
+    def rate(self, t: np.ndarray) -> np.ndarray:
+        index = np.minimum((np.asarray(t) // self.window_s).astype(int), len(self.rates_rps) - 1)
+        return self.rates_rps[index]
+
+    def upper_bound(self) -> float:
+        return float(self.rates_rps.max())
+
+
+def sample_nhpp(profile: RateProfile, rng: np.random.Generator) -> np.ndarray:
+    """Sorted arrival times of an NHPP with ``profile.rate`` on ``[0, duration)``."""
+    upper = profile.upper_bound()
+    if upper <= 0:
+        return np.empty(0)
+    count = rng.poisson(upper * profile.duration_s)
+    candidates = np.sort(rng.uniform(0.0, profile.duration_s, count))
+    keep = rng.uniform(0.0, upper, count) < profile.rate(candidates)
+    return candidates[keep]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Every request of a run, as arrays sorted by arrival time.
+
+    ``profile`` is the rate the arrivals were drawn from (for a timestamp
+    trace, the empirical rate per minute); controllers never see it, only
+    sizing helpers and plots do.
+    """
+
+    arrival_s: np.ndarray
+    prompt_tokens: np.ndarray
+    output_tokens: np.ndarray
+    profile: RateProfile
+    duration_s: float
+
+    def __len__(self) -> int:
+        return len(self.arrival_s)
+
+
+def _token_counts(values: np.ndarray) -> np.ndarray:
+    # Token counts are whole and a request has at least one token.
+    return np.maximum(1.0, np.rint(values))
+
+
+def _replay_timestamps(trace_cfg, path, duration_s: float, rng: np.random.Generator, field: str):
+    trace = load_request_trace(path)
+    keep = trace.time_s >= trace_cfg.start_s
+    time_s = (trace.time_s[keep] - trace_cfg.start_s) / trace_cfg.time_compression
+    prompt, output = trace.prompt_tokens[keep], trace.output_tokens[keep]
+    scale = trace_cfg.rate_scale
+    # rate_scale = k + f: every request k times, plus once more with probability f;
+    # copies are spread uniformly over the gap to the next request so they do not
+    # arrive as an artificial batch.
+    copies = np.floor(scale).astype(int) + (rng.uniform(size=len(time_s)) < scale - np.floor(scale))
+    index = np.repeat(np.arange(len(time_s)), copies)
+    gaps = np.diff(time_s, append=time_s[-1] if len(time_s) else 0.0)
+    first = np.r_[True, index[1:] != index[:-1]] if len(index) else np.empty(0, bool)
+    offsets = np.where(first, 0.0, rng.uniform(size=len(index)) * gaps[index])
+    arrival = time_s[index] + offsets
+    order = np.argsort(arrival, kind="stable")
+    arrival, index = arrival[order], index[order]
+    inside = arrival < duration_s
+    arrival, index = arrival[inside], index[inside]
+    if len(arrival) == 0:
+        raise ConfigError(f"{field}.start_s = {trace_cfg.start_s!r}: leaves no request of trace {path} in the scenario")
+    counts = np.bincount((arrival // 60.0).astype(int), minlength=int(math.ceil(duration_s / 60.0)))
+    profile = PiecewiseRateProfile(60.0, counts / 60.0, duration_s)
+    return arrival, _token_counts(prompt[index]), _token_counts(output[index]), profile
+
+
+def build_workload(scenario, seed: int) -> Workload:
+    """Sample (or replay) every request of ``scenario`` for run seed ``seed``."""
+    field = "scenario.workload"
+    cfg = scenario.workload
+    duration_s = scenario.duration_s
+    require_positive("scenario.duration_s", duration_s)
+    prompt_dist = make_distribution(cfg.prompt_tokens, f"{field}.prompt_tokens")
+    output_dist = make_distribution(cfg.output_tokens, f"{field}.output_tokens")
+    sizes = rng_streams.stream(seed, "request_sizes")
+    if cfg.trace is not None:
+        trace_cfg = cfg.trace
+        tfield = f"{field}.trace"
+        require_positive(f"{tfield}.time_compression", trace_cfg.time_compression)
+        require_positive(f"{tfield}.rate_scale", trace_cfg.rate_scale)
+        require_non_negative(f"{tfield}.start_s", trace_cfg.start_s)
+        path = resolve_trace_path(trace_cfg.path, f"{tfield}.path")
+        if trace_cfg.format == "timestamps":
+            arrival, prompt, output, profile = _replay_timestamps(
+                trace_cfg, path, duration_s, rng_streams.stream(seed, "trace_scaling"), tfield
+            )
+            return Workload(arrival, prompt, output, profile, float(duration_s))
+        require(trace_cfg.format == "rates", f"{tfield}.format", trace_cfg.format, "must be 'timestamps' or 'rates'")
+        trace = load_rate_trace(path)
+        compression = trace_cfg.time_compression
+        first = int(trace_cfg.start_s // trace.window_s)
+        rates = trace.rate_rps[first:] * compression * trace_cfg.rate_scale
+        window = trace.window_s / compression
+        require(len(rates) * window >= duration_s, f"{tfield}.time_compression", compression,
+                f"the trace covers {len(rates) * window:g} s of the {duration_s:g} s scenario; compress more or shorten it")
+        profile: RateProfile = PiecewiseRateProfile(window, rates, duration_s)
+    else:
+        profile = SyntheticRateProfile(cfg, duration_s, rng_streams.stream(seed, "rate_noise"), field)
+    arrival = sample_nhpp(profile, rng_streams.stream(seed, "arrivals"))
+    prompt = _token_counts(prompt_dist.sample(sizes, len(arrival)))
+    output = _token_counts(output_dist.sample(sizes, len(arrival)))
+    return Workload(arrival, prompt, output, profile, float(duration_s))
