@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import hydra
+import pandas as pd
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -19,14 +20,16 @@ from omegaconf import DictConfig
 import elastic_des.config  # noqa: F401  (registers the schemas)
 import elastic_des.forecasters  # noqa: F401
 import elastic_des.policies  # noqa: F401
+
 from elastic_des.atomic import write_json, write_jsonl, write_parquet
 from elastic_des.errors import ConfigError, require
+from elastic_des.forecasters.simple import EWMAForecaster
+from elastic_des.policies.static import StaticPolicy
 from elastic_des.progress import SimTimeBar
 from elastic_des.simulation import WorldResult, simulate_world
 from elastic_des.workload import build_workload
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-TASKS = ("simulate",)
 
 
 def build(node: Any, field: str) -> Any:
@@ -44,40 +47,74 @@ def run_name(cfg: DictConfig, policy_name: str) -> str:
     return f"{cfg.scenario.name}__{policy_name}__{cfg.seed}"
 
 
-def write_world(result: WorldResult, folder: Path, requests: bool) -> None:
-    """The tables of one world: ticks, decisions and (optionally) requests."""
-    write_parquet(folder / "ticks.parquet", result.ticks)
-    write_jsonl(folder / "decisions.jsonl", result.decisions)
-    if requests:
-        write_parquet(folder / "requests.parquet", result.requests)
+def savings(candidate: dict, baseline: dict) -> dict:
+    """How the policy's world compares with the static baseline."""
+    base_cost, cost = baseline["cost/usd"], candidate["cost/usd"]
+    return {
+        "savings/cost_usd": base_cost - cost,
+        "savings/cost_fraction": 1.0 - cost / base_cost if base_cost > 0 else float("nan"),
+        "savings/sla_delta": candidate["sla/compliance"] - baseline["sla/compliance"],
+    }
+
+
+def _labelled(result: WorldResult, role: str, label: str, frame: str) -> pd.DataFrame:
+    table = getattr(result, frame)
+    return table.assign(role=role, world=label)
 
 
 def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
+    """Simulate the policy's world and, if enabled, the static baseline world
+    on the same arrivals; write both worlds' tables and the summary."""
     require(cfg.seed >= 0, "seed", cfg.seed, "must be >= 0")
     workload = build_workload(cfg.scenario, cfg.seed)
     policy = build(cfg.policy, "policy")
     forecaster = build(cfg.forecaster, "forecaster")
     name = run_name(cfg, policy.name)
-    with SimTimeBar(cfg.scenario.duration_s, name, cfg.output.progress) as on_tick:
-        result = simulate_world(cfg.world, cfg.scenario, cfg.controller, policy, forecaster, workload, cfg.seed, on_tick)
+    worlds = [("candidate", cfg.world, policy, forecaster)]
+    if cfg.baseline.enabled:
+        # A last-value forecaster: the static policy never reads forecasts.
+        worlds.append(("baseline", cfg.baseline.world, StaticPolicy(cfg.baseline.replicas, field="baseline.replicas"), EWMAForecaster(alpha=1.0)))
+    results: dict[str, WorldResult] = {}
+    labels: dict[str, str] = {}
+    for role, world, world_policy, world_forecaster in worlds:
+        labels[role] = f"{world.name}/{world_policy.name}"
+        field = "world" if role == "candidate" else "baseline.world"
+        with SimTimeBar(cfg.scenario.duration_s, f"{name} [{labels[role]}]", cfg.output.progress) as on_tick:
+            results[role] = simulate_world(
+                world, cfg.scenario, cfg.controller, world_policy, world_forecaster, workload, cfg.seed, on_tick,
+                field=field,
+            )
     summary = {
         "run/name": name,
         "run/scenario": cfg.scenario.name,
         "run/policy": policy.name,
-        "run/world": cfg.world.name,
+        "run/world": labels["candidate"],
         "run/seed": cfg.seed,
-        **result.summary,
+        **results["candidate"].summary,
     }
+    if "baseline" in results:
+        summary["run/baseline"] = labels["baseline"]
+        summary.update({f"baseline/{k}": v for k, v in results["baseline"].summary.items()})
+        summary.update(savings(results["candidate"].summary, results["baseline"].summary))
     if output_dir is not None:
-        write_world(result, output_dir, cfg.output.requests)
+        write_parquet(output_dir / "ticks.parquet",
+                      pd.concat([_labelled(r, role, labels[role], "ticks") for role, r in results.items()]))
+        if cfg.output.requests:
+            write_parquet(output_dir / "requests.parquet",
+                          pd.concat([_labelled(r, role, labels[role], "requests") for role, r in results.items()]))
+        write_jsonl(output_dir / "decisions.jsonl",
+                    ({"world": labels["candidate"], **d} for d in results["candidate"].decisions))
         write_json(output_dir / "summary.json", summary)
     return summary
+
+
+TASKS = {"simulate": simulate}
 
 
 def run(cfg: DictConfig, output_dir: Optional[Path] = None) -> dict:
     """Run ``cfg.task`` and return its summary; write outputs to ``output_dir``."""
     require(cfg.task in TASKS, "task", cfg.task, f"must be one of {', '.join(TASKS)}")
-    return simulate(cfg, Path(output_dir) if output_dir is not None else None)
+    return TASKS[cfg.task](cfg, Path(output_dir) if output_dir is not None else None)
 
 
 def format_summary(summary: dict) -> str:

@@ -175,6 +175,21 @@ class WorldConfig:
 
 
 @dataclass
+class BaselineConfig:
+    """The reference world of a dual-world run: a static fleet sized for peak.
+
+    enabled: simulate it on the same arrivals as the policy's world (common
+    random numbers), and report savings against it.
+    world: its model and fleet (the ``world`` group, default ``llm``).
+    replicas: its fixed size; null sizes it by Erlang C for the scenario's peak.
+    """
+
+    enabled: bool = True
+    world: WorldConfig = MISSING
+    replicas: Optional[int] = None
+
+
+@dataclass
 class ControllerConfig:
     """The decision loop.
 
@@ -208,6 +223,7 @@ class Config:
     task: str = "simulate"
     scenario: ScenarioConfig = MISSING
     world: WorldConfig = MISSING
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
     policy: Any = MISSING
     forecaster: Any = MISSING
     controller: ControllerConfig = field(default_factory=ControllerConfig)

@@ -63,8 +63,9 @@ def validate_slo(slo) -> None:
     require(0 < slo.target_compliance < 1, "scenario.slo.target_compliance", slo.target_compliance, "must be in (0, 1)")
 
 
-def policy_context(world, scenario, controller, workload: Workload, seed: int) -> PolicyContext:
+def policy_context(world, scenario, controller, workload: Workload, seed: int, field: str = "world") -> PolicyContext:
     return PolicyContext(
+        fleet_field=f"{field}.fleet",
         min_replicas=world.fleet.min_replicas,
         max_replicas=world.fleet.max_replicas,
         slots_per_replica=world.model.slots_per_replica,
@@ -88,10 +89,14 @@ def simulate_world(
     workload: Workload,
     seed: int,
     on_tick: Optional[Callable[[float], None]] = None,
+    field: str = "world",
 ) -> WorldResult:
-    """Simulate ``world`` under ``policy`` on ``workload``; see module docs."""
-    validate_model(world.model, "world.model")
-    validate_fleet(world.fleet, "world.fleet")
+    """Simulate ``world`` under ``policy`` on ``workload``; see module docs.
+
+    ``field`` is the config path of ``world``, for error messages.
+    """
+    validate_model(world.model, f"{field}.model")
+    validate_fleet(world.fleet, f"{field}.fleet")
     validate_slo(scenario.slo)
     require_positive("controller.tick_s", controller_cfg.tick_s)
     require(controller_cfg.forecast_horizon_ticks >= 1, "controller.forecast_horizon_ticks",
@@ -102,12 +107,12 @@ def simulate_world(
     pool = ReplicaPool(env, model.slots_per_replica, model.cold_start_s)
     service = service_times(model, workload, seed)
     dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
-    policy.reset(policy_context(world, scenario, controller_cfg, workload, seed))
+    policy.reset(policy_context(world, scenario, controller_cfg, workload, seed, field))
     forecaster.reset(controller_cfg.tick_s)
     initial = fleet.initial_replicas if fleet.initial_replicas is not None else policy.initial_replicas()
     if not fleet.min_replicas <= initial <= fleet.max_replicas:
         raise ConfigError(
-            f"policy initial replicas = {initial}: outside world.fleet [min_replicas, max_replicas] = "
+            f"policy initial replicas = {initial}: outside {field}.fleet [min_replicas, max_replicas] = "
             f"[{fleet.min_replicas}, {fleet.max_replicas}]"
         )
     pool.start(initial)

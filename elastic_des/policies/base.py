@@ -23,8 +23,10 @@ class PolicyContext:
 
     peak_rate_rps is the scenario's planned peak: a static fleet is sized
     for it, as an operator sizes a fixed fleet from a capacity plan.
+    fleet_field is the config path of the fleet, for error messages.
     """
 
+    fleet_field: str
     min_replicas: int
     max_replicas: int
     slots_per_replica: int

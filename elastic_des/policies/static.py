@@ -20,10 +20,11 @@ from elastic_des.theory import replicas_for_slo
 class StaticPolicy(Policy):
     name = "static"
 
-    def __init__(self, replicas: Optional[int] = None):
+    def __init__(self, replicas: Optional[int] = None, field: str = "policy.replicas"):
         if replicas is not None and replicas < 1:
-            raise ConfigError(f"policy.replicas = {replicas}: must be >= 1 or null (size for the peak)")
+            raise ConfigError(f"{field} = {replicas}: must be >= 1 or null (size for the peak)")
         self.replicas = replicas
+        self.field = field
 
     def reset(self, context: PolicyContext) -> None:
         super().reset(context)
@@ -40,7 +41,7 @@ class StaticPolicy(Policy):
             )
         if not context.min_replicas <= self.size <= context.max_replicas:
             raise ConfigError(
-                f"policy.replicas = {self.size}: outside world.fleet [min_replicas, max_replicas] = "
+                f"{self.field} = {self.size}: outside {context.fleet_field} [min_replicas, max_replicas] = "
                 f"[{context.min_replicas}, {context.max_replicas}]"
                 + ("" if self.replicas is not None else f" (sized by Erlang C for the peak {context.peak_rate_rps:.1f} req/s)")
             )
