@@ -43,6 +43,7 @@ def erlang_c(servers: int, arrival_rate: float, service_rate: float) -> float:
 
 def mmc_mean_wait(servers: int, arrival_rate: float, service_rate: float) -> float:
     """Mean time in queue Wq of an M/M/c queue (inf when unstable)."""
+    _check(arrival_rate, service_rate, servers)
     if arrival_rate >= servers * service_rate:
         return math.inf
     return erlang_c(servers, arrival_rate, service_rate) / (servers * service_rate - arrival_rate)
@@ -50,6 +51,9 @@ def mmc_mean_wait(servers: int, arrival_rate: float, service_rate: float) -> flo
 
 def mmc_wait_tail(servers: int, arrival_rate: float, service_rate: float, t: float) -> float:
     """P(W > t) for the queueing delay of an M/M/c queue."""
+    _check(arrival_rate, service_rate, servers)
+    if t < 0:
+        raise ValueError(f"t = {t}: must be >= 0")
     if arrival_rate >= servers * service_rate:
         return 1.0
     pw = erlang_c(servers, arrival_rate, service_rate)
@@ -105,6 +109,10 @@ def replicas_for_slo(
         raise ValueError(f"slo_latency_s = {slo_latency_s}: must be > 0")
     if not 0 < slo_target < 1:
         raise ValueError(f"slo_target = {slo_target}: must be in (0, 1)")
+    if mean_service_s <= 0:
+        raise ValueError(f"mean_service_s = {mean_service_s}: must be > 0")
+    if slots_per_replica < 1:
+        raise ValueError(f"slots_per_replica = {slots_per_replica}: must be >= 1")
     if arrival_rate <= 0:
         return 1
     mu = 1.0 / mean_service_s

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from elastic_des.errors import require, require_positive
 from elastic_des.forecasters.base import Forecaster
 
 
@@ -21,8 +22,7 @@ class SMAForecaster(Forecaster):
     name = "sma"
 
     def __init__(self, window: int = 5):
-        if window < 1:
-            raise ValueError(f"window = {window}: must be >= 1")
+        require(window >= 1, "forecaster.window", window, "must be >= 1")
         self.window = window
         self.history: deque[float] = deque(maxlen=window)
 
@@ -43,8 +43,7 @@ class EWMAForecaster(Forecaster):
     name = "ewma"
 
     def __init__(self, alpha: float = 0.3):
-        if not 0 < alpha <= 1:
-            raise ValueError(f"alpha = {alpha}: must be in (0, 1]")
+        require(0 < alpha <= 1, "forecaster.alpha", alpha, "must be in (0, 1]")
         self.alpha = alpha
         self.level: float | None = None
 
@@ -68,8 +67,7 @@ class SeasonalNaiveForecaster(Forecaster):
     name = "seasonal_naive"
 
     def __init__(self, period_s: float = 86_400.0):
-        if period_s <= 0:
-            raise ValueError(f"period_s = {period_s}: must be > 0")
+        require_positive("forecaster.period_s", period_s)
         self.period_s = period_s
         self.history: list[float] = []
         self.period_ticks = 1
