@@ -118,12 +118,18 @@ def run(cfg: DictConfig, output_dir: Optional[Path] = None) -> dict:
 
 
 def format_summary(summary: dict) -> str:
-    """The summary as aligned ``key  value`` lines."""
-    width = max(map(len, summary))
-    lines = []
-    for key, value in summary.items():
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        lines.append(f"{key:<{width}}  {shown}")
+    """The summary as a table: one row per metric, the policy's world beside the baseline."""
+
+    def shown(value) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    keys = [k for k in summary if not k.startswith(("baseline/", "savings/", "run/"))]
+    rows = [(k, shown(summary[k]), shown(summary.get(f"baseline/{k}", ""))) for k in keys]
+    rows += [(k, shown(v), "") for k, v in summary.items() if k.startswith("savings/")]
+    header = ("metric", summary.get("run/world", "candidate"), summary.get("run/baseline", ""))
+    width = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    lines = [f"{summary['run/name']}", "  ".join(h.ljust(w) for h, w in zip(header, width))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, width)).rstrip() for row in rows]
     return "\n".join(lines)
 
 

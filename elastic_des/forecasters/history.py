@@ -48,7 +48,7 @@ def warmup_history(scenario, tick_s: float, seed: int, days: float) -> np.ndarra
     workload = scenario.workload
     if workload.trace is None:
         profile = _synthetic_past(workload, ticks * tick_s, seed)
-        return _poisson_rates(profile, tick_s, rng_streams.stream(seed, "forecaster_warmup/counts"))
+        return _poisson_rates(profile, tick_s, ticks, rng_streams.stream(seed, "forecaster_warmup/counts"))
     trace_cfg = workload.trace
     field = "scenario.workload.trace"
     require_positive(f"{field}.time_compression", trace_cfg.time_compression)
@@ -59,7 +59,7 @@ def warmup_history(scenario, tick_s: float, seed: int, days: float) -> np.ndarra
         return _counted_past(trace_cfg, path, ticks, tick_s)
     require(trace_cfg.format == "rates", f"{field}.format", trace_cfg.format, "must be 'timestamps' or 'rates'")
     profile = _rate_trace_past(trace_cfg, path, ticks * tick_s)
-    return _poisson_rates(profile, tick_s, rng_streams.stream(seed, "forecaster_warmup/counts"))
+    return _poisson_rates(profile, tick_s, ticks, rng_streams.stream(seed, "forecaster_warmup/counts"))
 
 
 def _synthetic_past(workload, span_s: float, seed: int) -> SyntheticRateProfile:
@@ -79,30 +79,18 @@ def _synthetic_past(workload, span_s: float, seed: int) -> SyntheticRateProfile:
 
 
 def _rate_trace_past(trace_cfg, path, span_s: float) -> RateProfile:
-    """The trace windows before ``start_s``, at most ``span_s`` of run time."""
+    """The trace windows before the run's first one, at most ``span_s`` of run time.
+
+    The run starts at the window that holds ``start_s`` (see
+    :func:`elastic_des.workload.build_workload`), so the history ends there.
+    """
     trace = load_rate_trace(path)
     compression = trace_cfg.time_compression
-    first = int(trace_cfg.start_s // trace.window_s)
+    first = min(int(trace_cfg.start_s // trace.window_s), len(trace.rate_rps))
     window_s = trace.window_s / compression
     available = min(first, int(math.ceil(span_s / window_s)))
     rates = trace.rate_rps[first - available:first] * compression * trace_cfg.rate_scale
-    # Align the history's end with the run's start: drop the head that does not fit.
-    duration_s = min(span_s, available * window_s)
-    offset_s = available * window_s - duration_s
-    return _Shifted(PiecewiseRateProfile(window_s, rates, available * window_s), offset_s, duration_s)
-
-
-class _Shifted(RateProfile):
-    """``profile`` seen from ``offset_s`` on, for ``duration_s``."""
-
-    def __init__(self, profile: RateProfile, offset_s: float, duration_s: float):
-        self.profile, self.offset_s, self.duration_s = profile, offset_s, duration_s
-
-    def rate(self, t: np.ndarray) -> np.ndarray:
-        return self.profile.rate(np.asarray(t, dtype=float) + self.offset_s)
-
-    def upper_bound(self) -> float:
-        return self.profile.upper_bound()
+    return PiecewiseRateProfile(window_s, rates, available * window_s)
 
 
 def _counted_past(trace_cfg, path, ticks: int, tick_s: float) -> np.ndarray:
@@ -119,17 +107,18 @@ def _counted_past(trace_cfg, path, ticks: int, tick_s: float) -> np.ndarray:
     return counts * trace_cfg.rate_scale / tick_s
 
 
-def _poisson_rates(profile: RateProfile, tick_s: float, rng: np.random.Generator) -> np.ndarray:
+def _poisson_rates(profile: RateProfile, tick_s: float, ticks: int, rng: np.random.Generator) -> np.ndarray:
     """Observed rate per tick of an NHPP with ``profile.rate``: Poisson counts / tick_s.
 
-    The count of a tick is Poisson with mean the integral of the rate over
-    the tick, taken by the midpoint rule on a grid of at most ``GRID_S``.
+    The ticks are laid back from the profile's end (the run's t = 0): at most
+    ``ticks``, as many whole ones as fit. The count of a tick is Poisson with mean the integral
+    of the rate over the tick, by the midpoint rule on a grid of at most ``GRID_S``.
     """
-    ticks = int(math.floor(profile.duration_s / tick_s + 1e-9))
+    ticks = min(ticks, int(math.floor(profile.duration_s / tick_s + 1e-9)))
     if ticks == 0:
         return np.empty(0)
     steps = max(1, int(math.ceil(tick_s / GRID_S)))
-    starts = np.arange(ticks, dtype=float)[:, None] * tick_s
+    starts = profile.duration_s - tick_s * np.arange(ticks, 0, -1, dtype=float)[:, None]
     t = starts + (np.arange(steps) + 0.5)[None, :] * (tick_s / steps)
     mean_rate = profile.rate(t.ravel()).reshape(ticks, steps).mean(axis=1)
     return rng.poisson(mean_rate * tick_s) / tick_s
