@@ -1,0 +1,174 @@
+"""A tabular Q-learning autoscaler.
+
+At each tick the policy bands the observation into a state (utilization,
+queue, forecast trend, forecast headroom, pending replicas, recent move; see
+:mod:`elastic_des.agent.state`) and takes the action with the highest learned
+value among those it has tried in that state: scale down 1, hold, up 1 or
+up 2 by default. In a state it never visited in training it holds, and says
+so (rule ``unseen_state``).
+
+Without ``model_path`` it loads the model shipped with the package
+(``elastic_des/data/models/q_learning_default``, trained on the default
+scenario; see the README there). A model only fits the state encoding and
+actions it was trained with; loading it under others is a ConfigError.
+
+Training (``python run.py experiment=train``, :mod:`elastic_des.agent.training`)
+runs this same policy inside the controller loop with :meth:`learn` switched
+on: ε-greedy actions and a Bellman update of the previous (state, action) at
+each tick, with the reward observed since.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from elastic_des.agent.mdp import AutoscaleMDP
+from elastic_des.agent.qtable import QTable, metadata_path
+from elastic_des.agent.reward import Reward, RewardConfig
+from elastic_des.agent.state import StateConfig, StateEncoder
+from elastic_des.errors import ConfigError
+from elastic_des.observation import Observation
+from elastic_des.policies.base import Decision, Policy, PolicyContext
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "models" / "q_learning_default.npz"
+
+
+class QLearningPolicy(Policy):
+    name = "q_learning"
+
+    def __init__(
+        self,
+        model_path: Optional[str] = None,
+        actions: Any = (-1, 0, 1, 2),
+        state: Any = None,
+        reward: Any = None,
+        cooldown_s: float = 180.0,
+        initial_replicas: Optional[int] = None,
+        untrained: bool = False,
+    ):
+        if initial_replicas is not None and initial_replicas < 0:
+            raise ConfigError(f"policy.initial_replicas = {initial_replicas}: must be >= 0 or null")
+        self.mdp = AutoscaleMDP(
+            StateEncoder.from_config(state if state is not None else StateConfig()),
+            Reward(reward if reward is not None else RewardConfig()),
+            list(actions), cooldown_s,
+        )
+        self.initial = initial_replicas
+        if untrained:
+            if model_path is not None:
+                raise ConfigError(f"policy.untrained = true: conflicts with policy.model_path = {model_path!r}")
+            self.table = QTable.zeros(self.mdp.encoder.n_states, self.mdp.n_actions, self.mdp.hold_action)
+            self.model_path, self.metadata = None, {}
+        else:
+            self.model_path = Path(model_path) if model_path is not None else DEFAULT_MODEL
+            self.table, self.metadata = QTable.load(self.model_path)
+            check_compatible(self.metadata, self.mdp, self.model_path)
+        self.learning: Optional[Learning] = None
+
+    def learn(self, alpha: float, gamma: float, epsilon: float, rng: np.random.Generator) -> "Learning":
+        """Switch on learning for the next run; returns the record of its transitions."""
+        self.learning = Learning(alpha, gamma, epsilon, rng)
+        return self.learning
+
+    def reset(self, context: PolicyContext) -> None:
+        super().reset(context)
+        self.mdp.reset(context)
+        self._previous: Optional[tuple[int, int]] = None
+
+    def initial_replicas(self) -> int:
+        """``initial_replicas``, or the Erlang C size for the planned mean rate."""
+        return self.initial if self.initial is not None else self.mdp.initial_replicas()
+
+    def decide(self, obs: Observation) -> Decision:
+        step = self.mdp.observe(obs)
+        learning = self.learning
+        if learning is not None and self._previous is not None:
+            learning.record(self.table, *self._previous, step.reward, step.state)
+        if learning is not None:
+            action, explored = self.table.epsilon_greedy(step.state, learning.epsilon, learning.rng)
+            rule = "explore" if explored else "greedy"
+        else:
+            greedy = self.table.greedy(step.state)
+            action, rule = (self.mdp.hold_action, "unseen_state") if greedy is None else (greedy, "greedy")
+        self._previous = (step.state, action)
+        target = self.mdp.act(obs, action)
+        details = {**self.mdp.details(step), "action": self.mdp.names[action],
+                   "visits": int(self.table.visits[step.state].sum())}
+        q = self.table.values[step.state]
+        return Decision(target, rule, details, {name: float(v) for name, v in zip(self.mdp.names, q)})
+
+
+class Learning:
+    """The learning state of one run: settings and the transitions seen.
+
+    ``transitions`` are ``(state, action, reward, next_state)`` in order, so a
+    trainer can apply them to another copy of the table (see
+    :mod:`elastic_des.agent.training`) exactly as they were applied here.
+    """
+
+    def __init__(self, alpha: float, gamma: float, epsilon: float, rng: np.random.Generator):
+        for name, value in (("alpha", alpha), ("gamma", gamma), ("epsilon", epsilon)):
+            if not 0 <= value <= 1:
+                raise ConfigError(f"train.{name} = {value}: must be in [0, 1]")
+        self.alpha, self.gamma, self.epsilon, self.rng = alpha, gamma, epsilon, rng
+        self.transitions: list[tuple[int, int, float, int]] = []
+
+    def record(self, table: QTable, state: int, action: int, reward: float, next_state: int) -> None:
+        table.update(state, action, reward, next_state, self.alpha, self.gamma)
+        self.transitions.append((state, action, reward, next_state))
+
+
+def check_compatible(metadata: dict, mdp: AutoscaleMDP, path: Path) -> None:
+    """ConfigError naming the model file and the first difference between the
+    encoding and actions it was trained with and the policy's."""
+    meta_file = metadata_path(path)
+    expected = mdp.describe()
+    trained = metadata.get("problem", {})
+    components = {c["name"]: c for c in trained.get("state", {}).get("components", [])}
+    for want in expected["state"]["components"]:
+        got = components.get(want["name"])
+        if got is None:
+            raise ConfigError(f"model {meta_file}: has no state component {want['name']!r}; "
+                              f"it was trained with {sorted(components)}")
+        if got.get("edges") != want["edges"]:
+            raise ConfigError(f"model {meta_file}: state component {want['name']!r} has band edges {got['edges']}, "
+                              f"policy.state.{want['name']} = {want['edges']}")
+    if set(components) != {c["name"] for c in expected["state"]["components"]}:
+        raise ConfigError(f"model {meta_file}: state components {sorted(components)} != "
+                          f"{[c['name'] for c in expected['state']['components']]}")
+    got_actions = [a["delta"] for a in trained.get("actions", [])]
+    if got_actions != mdp.deltas:
+        raise ConfigError(f"model {meta_file}: trained with actions {got_actions}, policy.actions = {mdp.deltas}")
+    if tuple(metadata["shape"]) != (mdp.encoder.n_states, mdp.n_actions):
+        raise ConfigError(f"model {meta_file}: table shape {tuple(metadata['shape'])} != "
+                          f"({mdp.encoder.n_states} states, {mdp.n_actions} actions) of the policy's encoding")
+
+
+@dataclass
+class QLearningConfig:
+    """The q_learning policy.
+
+    model_path: a model's .npz (its .json metadata alongside); null loads the
+    model shipped with the package.
+    actions: replica deltas the agent chooses from; must match the model.
+    state: band edges of the state components; must match the model.
+    reward: reward weights, used when training.
+    cooldown_s: how long a scaling move counts as recent (state and reward).
+    initial_replicas: warm replicas at t=0; null sizes them by Erlang C for
+    the scenario's planned mean rate.
+    untrained: start from an all-zero table instead of a model (it holds in
+    every state until trained); the starting point of training.
+    """
+
+    _target_: str = "elastic_des.policies.q_learning.QLearningPolicy"
+    model_path: Optional[str] = None
+    actions: list[int] = field(default_factory=lambda: [-1, 0, 1, 2])
+    state: StateConfig = field(default_factory=StateConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    cooldown_s: float = 180.0
+    initial_replicas: Optional[int] = None
+    untrained: bool = False
