@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
@@ -53,14 +53,14 @@ class TraceConfig:
     (per-window aggregate rates, ServeGen columns
     ``window_start_s, total_rate_rps``; arrivals are sampled from them).
     path: a CSV file; a bare file name is looked up in the traces shipped
-    with the package.
+    with the package. null: no trace, the synthetic profile.
     time_compression: play the trace this many times faster (the same
     requests in 1/x of the time, so the rate rises x-fold).
     rate_scale: multiply the request rate (after compression) by this.
     start_s: skip this much trace time (before compression) at the start.
     """
 
-    path: str = MISSING
+    path: Optional[str] = None
     format: str = "timestamps"
     time_compression: float = 1.0
     rate_scale: float = 1.0
@@ -76,7 +76,7 @@ class WorkloadConfig:
     where diurnal and weekly are ``1 + amplitude * cos(2π (t - peak) / period)``,
     trend is ``1 + trend_per_hour * t / 3600``, and noise is a piecewise
     constant log-normal factor with mean 1 redrawn every ``noise_window_s``.
-    If ``trace`` is set, the trace replaces the synthetic profile.
+    If ``trace.path`` is set, the trace replaces the synthetic profile.
     """
 
     base_rate_rps: float = 10.0
@@ -95,7 +95,7 @@ class WorkloadConfig:
     output_tokens: DistributionConfig = field(
         default_factory=lambda: DistributionConfig(kind="lognormal", mean=200.0, cv=1.0)
     )
-    trace: Optional[TraceConfig] = None
+    trace: TraceConfig = field(default_factory=TraceConfig)
 
 
 @dataclass
@@ -208,10 +208,81 @@ class OutputConfig:
     requests: the per-request table (parquet); large for long runs.
     progress: show a progress bar over simulated time (never under CI or
     when stderr is not a terminal).
+    report: write ``report.html`` (figures, architecture, top decisions
+    explained; see :mod:`elastic_des.report`) into the run folder.
     """
 
     requests: bool = True
     progress: bool = True
+    report: bool = True
+
+
+@dataclass
+class ExplainConfig:
+    """Decision forensics: ``task=explain`` and the report's decision table.
+
+    run_dir: the run folder to explain (it holds ``.hydra/config.yaml``,
+    ``ticks.parquet`` and ``decisions.jsonl``); required by ``task=explain``.
+    tick: the decision to explain and replay; null: the ``top_k`` most
+    consequential scaling actions, each replayed, rewritten into the run's
+    ``report.html``.
+    forced_action: what the counterfactual replay does instead at ``tick``:
+    ``hold`` (keep the replicas before the decision), ``up``/``down`` (one
+    more/fewer than before) or a replica count such as ``7``.
+    window_ticks: the consequence window: requests arriving within this many
+    ticks after the decision are compared between the two histories.
+    top_k: scaling actions in the report's decision table (0: none). The
+    report written at the end of a run ranks them by a cheap proxy; with
+    ``task=explain`` and no ``tick`` each is replayed and ranked by the
+    requests its counterfactual changes.
+    """
+
+    run_dir: Optional[str] = None
+    tick: Optional[int] = None
+    forced_action: str = "hold"
+    window_ticks: int = 10
+    top_k: int = 5
+
+
+@dataclass
+class TrainConfig:
+    """Training of the q_learning policy (``task=train``; see
+    :mod:`elastic_des.agent.training`).
+
+    episodes: training episodes; each is a window of the scenario, starting
+    at a time drawn uniformly over it, with its own workload seed.
+    episode_s: the length of a window.
+    episodes_per_round: episodes run from the same table before their
+    transitions are applied to it, in episode order. Part of the result.
+    jobs: worker processes running a round's episodes (1: this process).
+    Not part of the result: any value gives the same model.
+    gamma: discount per decision tick.
+    alpha_power, alpha_min: learning rate of a (state, action) pair's n-th
+    update, ``max(alpha_min, n ** -alpha_power)`` (1 for the first).
+    epsilon_start, epsilon_end: exploration rate, decayed geometrically from
+    the first episode to the last.
+    eval_every: evaluate the greedy policy every this many rounds, and before
+    and after training, on ``eval_windows`` fixed windows evenly spaced over
+    the scenario.
+    model_dir, model_name: the trained model is written to
+    ``<model_dir>/<model_name>.npz`` (metadata in ``.json`` alongside) when
+    the run has an output folder; model_name null:
+    ``<scenario>__<world>__<seed>``.
+    """
+
+    episodes: int = 160
+    episode_s: float = 14_400.0
+    episodes_per_round: int = 2
+    jobs: int = 2
+    gamma: float = 0.9
+    alpha_power: float = 0.8
+    alpha_min: float = 0.05
+    epsilon_start: float = 0.3
+    epsilon_end: float = 0.02
+    eval_every: int = 10
+    eval_windows: int = 4
+    model_dir: str = "outputs/models"
+    model_name: Optional[str] = None
 
 
 @dataclass
@@ -228,10 +299,22 @@ class Config:
     forecaster: Any = MISSING
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def task_outputs(task: str) -> str:
+    """The folder holding a task's Hydra run folders (``${task_outputs:${task}}``
+    in ``conf/config.yaml``): ``outputs/runs`` for ``task=simulate``,
+    ``outputs/<task>`` for any other task, so that e.g. ``task=explain`` never
+    writes its own ``.hydra/`` record over the run folder it explains."""
+    return "outputs/runs" if task == "simulate" else f"outputs/{task}"
 
 
 def register_configs() -> None:
-    """Register the schemas so YAML files can extend them by name."""
+    """Register the schemas so YAML files can extend them by name, and the
+    ``task_outputs`` resolver used by ``hydra.run.dir``."""
+    OmegaConf.register_new_resolver("task_outputs", task_outputs, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
     cs.store(group="scenario", name="base_scenario", node=ScenarioConfig)

@@ -178,7 +178,11 @@ def _replay_timestamps(trace_cfg, path, duration_s: float, rng: np.random.Genera
     inside = arrival < duration_s
     arrival, index = arrival[inside], index[inside]
     if len(arrival) == 0:
-        raise ConfigError(f"{field}.start_s = {trace_cfg.start_s!r}: leaves no request of trace {path} in the scenario")
+        raise ConfigError(
+            f"{field}: no request of trace {path} arrives within the {duration_s:g} s scenario "
+            f"(start_s = {trace_cfg.start_s!r}, time_compression = {trace_cfg.time_compression!r}, "
+            f"rate_scale = {scale!r})"
+        )
     counts = np.bincount((arrival // 60.0).astype(int), minlength=int(math.ceil(duration_s / 60.0)))
     profile = PiecewiseRateProfile(60.0, counts / 60.0, duration_s)
     return arrival, _token_counts(prompt[index]), _token_counts(output[index]), profile
@@ -193,7 +197,7 @@ def build_workload(scenario, seed: int) -> Workload:
     prompt_dist = make_distribution(cfg.prompt_tokens, f"{field}.prompt_tokens")
     output_dist = make_distribution(cfg.output_tokens, f"{field}.output_tokens")
     sizes = rng_streams.stream(seed, "request_sizes")
-    if cfg.trace is not None:
+    if cfg.trace.path is not None:
         trace_cfg = cfg.trace
         tfield = f"{field}.trace"
         require_positive(f"{tfield}.time_compression", trace_cfg.time_compression)
@@ -209,6 +213,9 @@ def build_workload(scenario, seed: int) -> Workload:
         trace = load_rate_trace(path)
         compression = trace_cfg.time_compression
         first = int(trace_cfg.start_s // trace.window_s)
+        trace_s = len(trace.rate_rps) * trace.window_s
+        require(first < len(trace.rate_rps), f"{tfield}.start_s", trace_cfg.start_s,
+                f"must be within the trace ({trace_s:g} s)")
         rates = trace.rate_rps[first:] * compression * trace_cfg.rate_scale
         window = trace.window_s / compression
         require(len(rates) * window >= duration_s, f"{tfield}.time_compression", compression,

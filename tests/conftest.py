@@ -8,8 +8,9 @@ from omegaconf import DictConfig
 
 from elastic_des.app import CONF_DIR
 
-# Short runs for tests: two hours of the default scenario, no progress bar.
-FAST = ("scenario.duration_s=7200", "output.progress=false")
+# Short runs for tests: two hours of the default scenario, no progress bar,
+# no report (tests/test_report.py covers it).
+FAST = ("scenario.duration_s=7200", "output.progress=false", "output.report=false")
 
 
 def compose_config(*overrides: str) -> DictConfig:

@@ -1,0 +1,191 @@
+"""Bad input fails early with a message that names the field and the value.
+
+Config values are checked when the run starts and raise
+:class:`~elastic_des.errors.ConfigError`; what Hydra itself rejects while
+composing (an unknown config group option, an unknown key in a scenario
+YAML) raises Hydra's ``ConfigCompositionException``. Either way the message
+must let a user find the line to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from elastic_des.app import run
+from elastic_des.errors import ConfigError
+from elastic_des.traces import load_rate_trace, load_request_trace
+from scenario_yaml import scenario_overrides
+
+QUICK = ("scenario.duration_s=600", "baseline.enabled=false")
+
+
+def run_fails(make_cfg, *overrides: str) -> str:
+    """Run with ``overrides``; the ConfigError message it must raise."""
+    cfg = make_cfg(*QUICK, *overrides)
+    with pytest.raises(ConfigError) as info:
+        run(cfg)
+    return str(info.value)
+
+
+def assert_names(message: str, *parts: str) -> None:
+    for part in parts:
+        assert part in message, f"{part!r} not in error message: {message}"
+
+
+# -- config values --------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "override, field, value",
+    [
+        ("scenario.workload.base_rate_rps=-3", "scenario.workload.base_rate_rps", "-3"),
+        ("scenario.workload.base_rate_rps=0", "scenario.workload.base_rate_rps", "0"),
+        ("scenario.workload.diurnal_amplitude=1", "scenario.workload.diurnal_amplitude", "1"),
+        ("scenario.workload.diurnal_amplitude=1.5", "scenario.workload.diurnal_amplitude", "1.5"),
+        ("scenario.workload.diurnal_amplitude=-0.1", "scenario.workload.diurnal_amplitude", "-0.1"),
+        ("scenario.slo.latency_s=0", "scenario.slo.latency_s", "0"),
+        ("scenario.slo.latency_s=-5", "scenario.slo.latency_s", "-5"),
+        ("scenario.duration_s=-1", "scenario.duration_s", "-1"),
+        ("controller.tick_s=0", "controller.tick_s", "0"),
+        ("controller.tick_s=-60", "controller.tick_s", "-60"),
+        ("world.model.slots_per_replica=0", "world.model.slots_per_replica", "0"),
+        ("world.model.cold_start_s=-1", "world.model.cold_start_s", "-1"),
+        ("seed=-1", "seed", "-1"),
+    ],
+)
+def test_bad_value_names_field_and_value(make_cfg, override, field, value):
+    assert_names(run_fails(make_cfg, override), f"{field} = ", value)
+
+
+def test_min_replicas_above_max(make_cfg):
+    message = run_fails(make_cfg, "world.fleet.min_replicas=5", "world.fleet.max_replicas=2")
+    assert_names(message, "world.fleet.max_replicas = 2", "min_replicas (5)")
+
+
+def test_baseline_world_errors_name_the_baseline(make_cfg):
+    cfg = make_cfg("scenario.duration_s=600", "baseline.world.fleet.min_replicas=5", "baseline.world.fleet.max_replicas=2")
+    with pytest.raises(ConfigError, match=r"baseline\.world\.fleet\.max_replicas = 2"):
+        run(cfg)
+
+
+# -- what Hydra rejects while composing ----------------------------------
+
+def test_unknown_policy(make_cfg):
+    with pytest.raises(ConfigCompositionException) as info:
+        make_cfg("policy=nope")
+    assert_names(str(info.value), "policy", "nope", "static")  # and it lists the options
+
+
+def test_unknown_key_in_scenario_yaml(make_cfg, tmp_path):
+    overrides = scenario_overrides(tmp_path, "typo", {"workload": {"base_rte": 3.0}})
+    with pytest.raises(ConfigCompositionException) as info:
+        make_cfg(*overrides)
+    assert_names(str(info.value), "scenario/typo", "scenario.workload.base_rte")
+
+
+def test_wrong_type_in_scenario_yaml(make_cfg, tmp_path):
+    overrides = scenario_overrides(tmp_path, "words", {"workload": {"base_rate_rps": "lots"}})
+    with pytest.raises(ConfigCompositionException) as info:
+        make_cfg(*overrides)
+    message = f"{info.value} {info.value.__cause__}"
+    assert_names(message, "scenario.workload.base_rate_rps", "lots")
+
+
+def test_unknown_key_override(make_cfg):
+    with pytest.raises(ConfigCompositionException) as info:
+        make_cfg("scenario.workload.bogus=1")
+    assert_names(f"{info.value} {info.value.__cause__}", "scenario.workload.bogus")
+
+
+# -- traces ---------------------------------------------------------------
+
+def trace_scenario(tmp_path: Path, **trace) -> list[str]:
+    return scenario_overrides(tmp_path, "replay", {"workload": {"trace": trace}})
+
+
+def test_missing_trace_file(make_cfg, tmp_path):
+    message = run_fails(make_cfg, *trace_scenario(tmp_path, path="no_such_trace.csv"))
+    # It names the field and the file, and lists what is shipped.
+    assert_names(message, "scenario.workload.trace.path = ", "no_such_trace.csv", "AzureLLMInferenceTrace_code.csv")
+
+
+@pytest.mark.parametrize(
+    "trace, field, value",
+    [
+        ({"rate_scale": -1.0}, "scenario.workload.trace.rate_scale", "-1"),
+        ({"rate_scale": 0.0}, "scenario.workload.trace.rate_scale", "0"),
+        ({"time_compression": 0.0}, "scenario.workload.trace.time_compression", "0"),
+        ({"start_s": -10.0}, "scenario.workload.trace.start_s", "-10"),
+        ({"format": "minutes"}, "scenario.workload.trace.format", "minutes"),
+    ],
+)
+def test_bad_trace_settings(make_cfg, tmp_path, trace, field, value):
+    message = run_fails(make_cfg, *trace_scenario(tmp_path, path="AzureLLMInferenceTrace_code.csv", **trace))
+    assert_names(message, f"{field} = ", value)
+
+
+def test_rate_trace_too_short_for_the_scenario(make_cfg, tmp_path):
+    # 14 days of 10-minute windows, compressed 10x, cover 1.4 days: not 2 days.
+    overrides = trace_scenario(tmp_path, path="servegen_m-large_aggregate_rate.csv", format="rates", time_compression=10.0)
+    message = run_fails(make_cfg, *overrides, "scenario.duration_s=172800")
+    assert_names(message, "scenario.workload.trace.time_compression = 10")
+
+
+def test_trace_start_beyond_its_end(make_cfg, tmp_path):
+    # The Azure code trace lasts under an hour; ServeGen's two weeks.
+    message = run_fails(make_cfg, *trace_scenario(tmp_path, path="AzureLLMInferenceTrace_code.csv", start_s=7200.0))
+    assert_names(message, "scenario.workload.trace", "start_s = 7200")
+    overrides = trace_scenario(tmp_path, path="servegen_m-large_aggregate_rate.csv", format="rates", start_s=2e6)
+    assert_names(run_fails(make_cfg, *overrides), "scenario.workload.trace.start_s = 2000000")
+
+
+AZURE_HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+GOOD_ROW = "2023-11-16 18:17:03.9799600,4808,10\n"
+
+
+@pytest.mark.parametrize(
+    "text, parts",
+    [
+        (AZURE_HEADER + GOOD_ROW + "yesterday at noon,100,10\n", ["row 3", "TIMESTAMP", "yesterday at noon"]),
+        (AZURE_HEADER + GOOD_ROW + "2023-11-16 18:17:05.0,-20,10\n", ["row 3", "ContextTokens", "-20"]),
+        (AZURE_HEADER + "2023-11-16 18:17:05.0,20,many\n", ["row 2", "GeneratedTokens", "many"]),
+        (AZURE_HEADER + GOOD_ROW + "2023-11-16 18:17:05.0,,10\n", ["row 3", "ContextTokens", "''"]),
+        ("TIMESTAMP,ContextTokens\n" + "2023-11-16 18:17:05.0,20\n", ["missing column", "GeneratedTokens"]),
+        (AZURE_HEADER, ["no rows"]),
+    ],
+    ids=["timestamp", "negative-tokens", "non-numeric-tokens", "empty-tokens", "missing-column", "header-only"],
+)
+def test_malformed_request_trace(tmp_path, text, parts):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_request_trace(path)
+    assert_names(str(info.value), str(path), *parts)
+
+
+@pytest.mark.parametrize(
+    "text, parts",
+    [
+        ("window_start_s,total_rate_rps\n0,10\n600,abc\n1200,5\n", ["row 3", "total_rate_rps", "abc"]),
+        ("window_start_s,total_rate_rps\n0,10\n600,-4\n", ["row 3", "total_rate_rps", "-4"]),
+        ("window_start_s,total_rate_rps\n0,10\n600,4\n900,4\n", ["row 4", "window_start_s", "900", "equally spaced"]),
+        ("window_start,rate\n0,10\n600,4\n", ["missing column", "window_start_s", "total_rate_rps"]),
+        ("window_start_s,total_rate_rps\n0,10\n", ["at least two windows"]),
+    ],
+    ids=["non-numeric-rate", "negative-rate", "uneven-windows", "missing-columns", "one-window"],
+)
+def test_malformed_rate_trace(tmp_path, text, parts):
+    path = tmp_path / "bad_rates.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_rate_trace(path)
+    assert_names(str(info.value), str(path), *parts)
+
+
+def test_malformed_trace_reported_by_a_run(make_cfg, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text(AZURE_HEADER + GOOD_ROW + "not a time,100,10\n")
+    message = run_fails(make_cfg, *trace_scenario(tmp_path, path=str(path)))
+    assert_names(message, str(path), "row 3", "TIMESTAMP", "not a time")
