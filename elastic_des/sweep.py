@@ -1,0 +1,156 @@
+"""Sweeps that aggregate themselves: a Hydra callback and the tables it writes.
+
+``python run.py -m seed=0,1,2 policy=static,threshold`` runs one job per
+combination, each writing its ``summary.json`` under the sweep folder. When
+the last job has returned, :class:`SweepSummary` (registered under
+``hydra.callbacks`` in ``conf/config.yaml``) gathers them into
+
+* ``sweep_summary.csv``: one row per job, every summary key a column, plus
+  ``sweep/job_dir``, ``sweep/overrides`` (the job's command-line overrides)
+  and ``sweep/variant`` (the overrides that vary across the sweep, seed
+  excepted: the jobs of one variant differ only in their seed);
+* ``sweep_aggregate.csv``: one row per variant, with ``<metric>.mean`` and
+  ``<metric>.ci95`` (half-width of the 95% Student-t confidence interval of
+  the mean over seeds; empty for a single seed) of every numeric metric;
+* ``sweep_pareto.png`` (cost against SLA compliance, with the static
+  baseline) and ``sweep_savings.png`` (cost saved against the baseline).
+
+The callback runs where the sweep was launched, after every job, whichever
+launcher ran them (basic, joblib, Ray), reading the jobs' files: with a
+remote launcher the sweep folder must be on storage both sides see.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+from scipy import stats
+
+from elastic_des import plots
+from elastic_des.atomic import write_text
+
+log = logging.getLogger(__name__)
+
+GROUP = ["sweep/variant", "run/scenario", "run/policy", "run/world"]
+
+
+def _overrides(job_dir: Path) -> list[str]:
+    path = job_dir / ".hydra" / "overrides.yaml"
+    return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+
+
+def collect(sweep_dir: Path) -> pd.DataFrame:
+    """One row per job of the sweep (every ``summary.json`` below ``sweep_dir``)."""
+    sweep_dir = Path(sweep_dir)
+    rows = []
+    for path in sorted(sweep_dir.rglob("summary.json")):
+        job_dir = path.parent
+        overrides = _overrides(job_dir)
+        rows.append({**json.loads(path.read_text()), "sweep/job_dir": str(job_dir.relative_to(sweep_dir)),
+                     "sweep/overrides": " ".join(overrides), "_overrides": overrides})
+    missing = [p.parent.relative_to(sweep_dir) for p in sweep_dir.rglob(".hydra")
+               if not (p.parent / "summary.json").is_file()]
+    if missing:
+        log.warning("jobs without a summary.json (failed, or not a simulate task): %s",
+                    ", ".join(map(str, sorted(missing))))
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame.from_records(rows)
+    frame["sweep/variant"] = _variants(frame)
+    return frame.drop(columns="_overrides")
+
+
+def _variants(frame: pd.DataFrame) -> list[str]:
+    """Each job's overrides that vary across the sweep, seed excepted (the
+    policy's world label if nothing else varies)."""
+    parsed = [dict(o.split("=", 1) for o in overrides if "=" in o) for overrides in frame["_overrides"]]
+    keys = list(dict.fromkeys(k for p in parsed for k in p if k != "seed"))
+    varying = [k for k in keys if len({p.get(k) for p in parsed}) > 1]
+    return [" ".join(f"{k}={p[k]}" for k in varying if k in p) or world
+            for p, world in zip(parsed, frame["run/world"])]
+
+
+def ci95(values: Any) -> float:
+    """Half-width of the 95% Student-t confidence interval of the mean
+    (NaN for fewer than two values)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+
+
+def aggregate(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and 95% CI half-width over seeds of every numeric metric, per
+    variant (and its scenario, policy, world and baseline labels)."""
+    metrics = [c for c in jobs.select_dtypes(include=["number", "bool"]).columns if c != "run/seed"]
+    keys = GROUP + [c for c in ("run/baseline",) if c in jobs]
+    rows = []
+    for key, group in jobs.groupby(keys, sort=False, dropna=False):
+        row = dict(zip(keys, key))
+        row["n_seeds"] = len(group)
+        row["seeds"] = " ".join(str(s) for s in sorted(group["run/seed"]))
+        for metric in metrics:
+            values = group[metric].astype(float)
+            row[f"{metric}.mean"] = values.mean()
+            row[f"{metric}.ci95"] = ci95(values)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _pareto_points(agg: pd.DataFrame) -> pd.DataFrame:
+    """The policies' worlds and the distinct static baselines, as plotted."""
+    points = pd.DataFrame({
+        "variant": agg["sweep/variant"], "policy": agg["run/policy"],
+        "cost_mean": agg["cost/usd.mean"], "cost_ci95": agg["cost/usd.ci95"],
+        "sla_mean": agg["sla/compliance.mean"], "sla_ci95": agg["sla/compliance.ci95"],
+    })
+    if "baseline/cost/usd.mean" in agg:
+        base = pd.DataFrame({
+            "variant": "static baseline " + agg["run/baseline"], "policy": "static baseline",
+            "cost_mean": agg["baseline/cost/usd.mean"], "cost_ci95": agg["baseline/cost/usd.ci95"],
+            "sla_mean": agg["baseline/sla/compliance.mean"], "sla_ci95": agg["baseline/sla/compliance.ci95"],
+        }).drop_duplicates(["cost_mean", "sla_mean"])
+        if len(base) > 1:  # the sweep changed the baseline too (e.g. the scenario): say which is which
+            base["variant"] += " of " + agg.loc[base.index, "sweep/variant"]
+        points = pd.concat([points, base], ignore_index=True)
+    return points
+
+
+def summarize_sweep(sweep_dir: Path) -> dict[str, Path]:
+    """Write the sweep's tables and figures into ``sweep_dir``; return their paths."""
+    sweep_dir = Path(sweep_dir)
+    jobs = collect(sweep_dir)
+    if jobs.empty:
+        log.warning("no summary.json under %s: nothing to aggregate", sweep_dir)
+        return {}
+    agg = aggregate(jobs)
+    paths = {"summary": sweep_dir / "sweep_summary.csv", "aggregate": sweep_dir / "sweep_aggregate.csv",
+             "pareto": sweep_dir / "sweep_pareto.png"}
+    write_text(paths["summary"], jobs.to_csv(index=False))
+    write_text(paths["aggregate"], agg.to_csv(index=False))
+    plots.save_png(plots.pareto(_pareto_points(agg)), paths["pareto"])
+    if "savings/cost_fraction.mean" in agg:
+        paths["savings"] = sweep_dir / "sweep_savings.png"
+        saving = pd.DataFrame({"variant": agg["sweep/variant"], "policy": agg["run/policy"],
+                               "saving_mean": agg["savings/cost_fraction.mean"],
+                               "saving_ci95": agg["savings/cost_fraction.ci95"]})
+        plots.save_png(plots.savings(saving), paths["savings"])
+    return paths
+
+
+class SweepSummary(Callback):
+    """Aggregate a multirun into ``sweep_*.csv`` and ``sweep_*.png`` when it ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        paths = summarize_sweep(Path(config.hydra.sweep.dir))
+        for path in paths.values():
+            log.info("sweep: wrote %s", path)
