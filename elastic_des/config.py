@@ -195,10 +195,14 @@ class ControllerConfig:
 
     tick_s: seconds between decisions.
     forecast_horizon_ticks: how many ticks ahead the forecaster predicts.
+    warmup_days: days of monitoring history (the rate observed per tick
+    before t = 0) the forecaster starts with; learned forecasters train on it
+    unless they load ``forecaster.model_path``. 0: start blind.
     """
 
     tick_s: float = 60.0
     forecast_horizon_ticks: int = 15
+    warmup_days: float = 1.0
 
 
 @dataclass

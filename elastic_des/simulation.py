@@ -20,6 +20,7 @@ from elastic_des.controller import TICK_COLUMNS, Controller
 from elastic_des.dispatcher import Dispatcher
 from elastic_des.errors import ConfigError, require, require_positive
 from elastic_des.forecasters.base import Forecaster
+from elastic_des.forecasters.history import warmup_history
 from elastic_des.metrics import request_table, summarize
 from elastic_des.policies.base import Policy, PolicyContext
 from elastic_des.replicas import ReplicaPool
@@ -109,6 +110,7 @@ def simulate_world(
     dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
     policy.reset(policy_context(world, scenario, controller_cfg, workload, seed, field))
     forecaster.reset(controller_cfg.tick_s)
+    forecaster.warm_up(warmup_history(scenario, controller_cfg.tick_s, seed, controller_cfg.warmup_days))
     initial = fleet.initial_replicas if fleet.initial_replicas is not None else policy.initial_replicas()
     if not fleet.min_replicas <= initial <= fleet.max_replicas:
         raise ConfigError(

@@ -53,5 +53,5 @@ def as_rates(values, what: str) -> np.ndarray:
     bad = ~np.isfinite(rates) | (rates < 0)
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
-        raise ConfigError(f"{what}[{index}] = {rates[index]!r}: rates must be finite and >= 0")
+        raise ConfigError(f"{what}[{index}] = {float(rates[index])!r}: rates must be finite and >= 0")
     return rates

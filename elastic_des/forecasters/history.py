@@ -46,7 +46,7 @@ def warmup_history(scenario, tick_s: float, seed: int, days: float) -> np.ndarra
     if ticks == 0:
         return np.empty(0)
     workload = scenario.workload
-    if workload.trace is None:
+    if workload.trace.path is None:
         profile = _synthetic_past(workload, ticks * tick_s, seed)
         return _poisson_rates(profile, tick_s, ticks, rng_streams.stream(seed, "forecaster_warmup/counts"))
     trace_cfg = workload.trace

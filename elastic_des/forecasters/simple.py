@@ -93,17 +93,23 @@ class SeasonalNaiveForecaster(Forecaster):
 
 @dataclass
 class SMAConfig:
+    """window: ticks averaged."""
+
     _target_: str = "elastic_des.forecasters.simple.SMAForecaster"
     window: int = 5
 
 
 @dataclass
 class EWMAConfig:
+    """alpha: weight of the newest rate, in (0, 1]."""
+
     _target_: str = "elastic_des.forecasters.simple.EWMAForecaster"
     alpha: float = 0.3
 
 
 @dataclass
 class SeasonalNaiveConfig:
+    """period_s: the season (a day by default), in seconds."""
+
     _target_: str = "elastic_des.forecasters.simple.SeasonalNaiveForecaster"
     period_s: float = 86_400.0
