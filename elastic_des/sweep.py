@@ -106,7 +106,7 @@ def aggregate(jobs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _pareto_points(agg: pd.DataFrame) -> pd.DataFrame:
+def pareto_points(agg: pd.DataFrame) -> pd.DataFrame:
     """The policies' worlds and the distinct static baselines, as plotted."""
     points = pd.DataFrame({
         "variant": agg["sweep/variant"], "policy": agg["run/policy"],
@@ -125,6 +125,13 @@ def _pareto_points(agg: pd.DataFrame) -> pd.DataFrame:
     return points
 
 
+def savings_points(agg: pd.DataFrame) -> pd.DataFrame:
+    """Each variant's cost saving against its baseline, as plotted."""
+    return pd.DataFrame({"variant": agg["sweep/variant"], "policy": agg["run/policy"],
+                         "saving_mean": agg["savings/cost_fraction.mean"],
+                         "saving_ci95": agg["savings/cost_fraction.ci95"]})
+
+
 def summarize_sweep(sweep_dir: Path) -> dict[str, Path]:
     """Write the sweep's tables and figures into ``sweep_dir``; return their paths."""
     sweep_dir = Path(sweep_dir)
@@ -137,13 +144,10 @@ def summarize_sweep(sweep_dir: Path) -> dict[str, Path]:
              "pareto": sweep_dir / "sweep_pareto.png"}
     write_text(paths["summary"], jobs.to_csv(index=False))
     write_text(paths["aggregate"], agg.to_csv(index=False))
-    plots.save_png(plots.pareto(_pareto_points(agg)), paths["pareto"])
+    plots.save_png(plots.pareto(pareto_points(agg)), paths["pareto"])
     if "savings/cost_fraction.mean" in agg:
         paths["savings"] = sweep_dir / "sweep_savings.png"
-        saving = pd.DataFrame({"variant": agg["sweep/variant"], "policy": agg["run/policy"],
-                               "saving_mean": agg["savings/cost_fraction.mean"],
-                               "saving_ci95": agg["savings/cost_fraction.ci95"]})
-        plots.save_png(plots.savings(saving), paths["savings"])
+        plots.save_png(plots.savings(savings_points(agg)), paths["savings"])
     return paths
 
 
