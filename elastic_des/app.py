@@ -21,11 +21,14 @@ import elastic_des.config  # noqa: F401  (registers the schemas)
 import elastic_des.forecasters  # noqa: F401
 import elastic_des.policies  # noqa: F401
 
+from elastic_des.agent.training import train
 from elastic_des.atomic import write_json, write_jsonl, write_parquet
+from elastic_des.counterfactual import explain
 from elastic_des.errors import ConfigError, require
 from elastic_des.forecasters.simple import EWMAForecaster
 from elastic_des.policies.static import StaticPolicy
 from elastic_des.progress import SimTimeBar
+from elastic_des.report import write_report
 from elastic_des.simulation import WorldResult, simulate_world
 from elastic_des.workload import build_workload
 
@@ -105,10 +108,12 @@ def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
         write_jsonl(output_dir / "decisions.jsonl",
                     ({"world": labels["candidate"], **d} for d in results["candidate"].decisions))
         write_json(output_dir / "summary.json", summary)
+        if cfg.output.report:
+            write_report(output_dir, cfg)
     return summary
 
 
-TASKS = {"simulate": simulate}
+TASKS = {"simulate": simulate, "train": train, "explain": explain}
 
 
 def run(cfg: DictConfig, output_dir: Optional[Path] = None) -> dict:
@@ -117,15 +122,18 @@ def run(cfg: DictConfig, output_dir: Optional[Path] = None) -> dict:
     return TASKS[cfg.task](cfg, Path(output_dir) if output_dir is not None else None)
 
 
+def _shown(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def format_summary(summary: dict) -> str:
     """The summary as a table: one row per metric, the policy's world beside the baseline."""
-
-    def shown(value) -> str:
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
+    if "run/name" not in summary:  # a task other than simulate: plain key, value lines
+        width = max(map(len, summary), default=0)
+        return "\n".join(f"{k:<{width}}  {_shown(v)}" for k, v in summary.items())
     keys = [k for k in summary if not k.startswith(("baseline/", "savings/", "run/"))]
-    rows = [(k, shown(summary[k]), shown(summary.get(f"baseline/{k}", ""))) for k in keys]
-    rows += [(k, shown(v), "") for k, v in summary.items() if k.startswith("savings/")]
+    rows = [(k, _shown(summary[k]), _shown(summary.get(f"baseline/{k}", ""))) for k in keys]
+    rows += [(k, _shown(v), "") for k, v in summary.items() if k.startswith("savings/")]
     header = ("metric", summary.get("run/world", "candidate"), summary.get("run/baseline", ""))
     width = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
     lines = [f"{summary['run/name']}", "  ".join(h.ljust(w) for h, w in zip(header, width))]

@@ -7,10 +7,12 @@ value among those it has tried in that state: scale down 1, hold, up 1 or
 up 2 by default. In a state it never visited in training it holds, and says
 so (rule ``unseen_state``).
 
-Without ``model_path`` it loads the model shipped with the package
-(``elastic_des/data/models/q_learning_default``, trained on the default
-scenario; see the README there). A model only fits the state encoding and
-actions it was trained with; loading it under others is a ConfigError.
+Without ``model_path`` it loads the model shipped with the package for the
+world it sizes (``elastic_des/data/models/q_learning_<world>.npz``, ``slm``
+and ``llm``, trained on the default scenario; see the README there): what
+pays off with a 90 s cold start does not with a 10-minute one. A model only
+fits the state encoding and actions it was trained with; loading it under
+others is a ConfigError.
 
 Training (``python run.py experiment=train``, :mod:`elastic_des.agent.training`)
 runs this same policy inside the controller loop with :meth:`learn` switched
@@ -27,14 +29,25 @@ from typing import Any, Optional
 import numpy as np
 
 from elastic_des.agent.mdp import AutoscaleMDP
-from elastic_des.agent.qtable import QTable, metadata_path
+from elastic_des.agent.qtable import QTable, metadata_path, visit_rate
 from elastic_des.agent.reward import Reward, RewardConfig
 from elastic_des.agent.state import StateConfig, StateEncoder
 from elastic_des.errors import ConfigError
 from elastic_des.observation import Observation
 from elastic_des.policies.base import Decision, Policy, PolicyContext
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "models" / "q_learning_default.npz"
+SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "data" / "models"
+
+
+def shipped_model(world: Optional[str]) -> Path:
+    """The model shipped for ``world``; ConfigError naming the shipped ones if none."""
+    path = SHIPPED_MODELS / f"q_learning_{world}.npz"
+    if world is None or not path.is_file():
+        shipped = sorted(p.stem.removeprefix("q_learning_") for p in SHIPPED_MODELS.glob("q_learning_*.npz"))
+        raise ConfigError(f"policy.model_path = null: no model shipped for world {world!r} (shipped: {shipped}); "
+                          "train one with `python run.py task=train policy=q_learning world=<name>` "
+                          "and set policy.model_path")
+    return path
 
 
 class QLearningPolicy(Policy):
@@ -46,9 +59,10 @@ class QLearningPolicy(Policy):
         actions: Any = (-1, 0, 1, 2),
         state: Any = None,
         reward: Any = None,
-        cooldown_s: float = 180.0,
+        cooldown_s: float = 300.0,
         initial_replicas: Optional[int] = None,
         untrained: bool = False,
+        world: Optional[str] = None,
     ):
         if initial_replicas is not None and initial_replicas < 0:
             raise ConfigError(f"policy.initial_replicas = {initial_replicas}: must be >= 0 or null")
@@ -64,15 +78,14 @@ class QLearningPolicy(Policy):
             self.table = QTable.zeros(self.mdp.encoder.n_states, self.mdp.n_actions, self.mdp.hold_action)
             self.model_path, self.metadata = None, {}
         else:
-            self.model_path = Path(model_path) if model_path is not None else DEFAULT_MODEL
+            self.model_path = Path(model_path) if model_path is not None else shipped_model(world)
             self.table, self.metadata = QTable.load(self.model_path)
             check_compatible(self.metadata, self.mdp, self.model_path)
         self.learning: Optional[Learning] = None
 
-    def learn(self, alpha: float, gamma: float, epsilon: float, rng: np.random.Generator) -> "Learning":
-        """Switch on learning for the next run; returns the record of its transitions."""
-        self.learning = Learning(alpha, gamma, epsilon, rng)
-        return self.learning
+    def learn(self, learning: "Learning") -> None:
+        """Learn during the next run; ``learning`` records its transitions."""
+        self.learning = learning
 
     def reset(self, context: PolicyContext) -> None:
         super().reset(context)
@@ -98,27 +111,40 @@ class QLearningPolicy(Policy):
         target = self.mdp.act(obs, action)
         details = {**self.mdp.details(step), "action": self.mdp.names[action],
                    "visits": int(self.table.visits[step.state].sum())}
-        q = self.table.values[step.state]
+        # An untried action's 0 is a placeholder, not an estimate: report it as NaN (null in JSON).
+        q = np.where(self.table.visits[step.state] > 0, self.table.values[step.state], np.nan)
         return Decision(target, rule, details, {name: float(v) for name, v in zip(self.mdp.names, q)})
 
 
 class Learning:
-    """The learning state of one run: settings and the transitions seen.
+    """How one run learns (discount, learning-rate schedule, exploration) and
+    the transitions it saw.
 
     ``transitions`` are ``(state, action, reward, next_state)`` in order, so a
-    trainer can apply them to another copy of the table (see
-    :mod:`elastic_des.agent.training`) exactly as they were applied here.
+    trainer can apply them with :meth:`update` to another copy of the table
+    (see :mod:`elastic_des.agent.training`) exactly as they were applied here.
     """
 
-    def __init__(self, alpha: float, gamma: float, epsilon: float, rng: np.random.Generator):
-        for name, value in (("alpha", alpha), ("gamma", gamma), ("epsilon", epsilon)):
-            if not 0 <= value <= 1:
-                raise ConfigError(f"train.{name} = {value}: must be in [0, 1]")
-        self.alpha, self.gamma, self.epsilon, self.rng = alpha, gamma, epsilon, rng
+    def __init__(self, gamma: float, alpha_power: float, alpha_min: float, epsilon: float,
+                 rng: np.random.Generator):
+        if not 0 <= gamma < 1:
+            raise ConfigError(f"train.gamma = {gamma}: must be in [0, 1)")
+        if not 0.5 < alpha_power <= 1:
+            raise ConfigError(f"train.alpha_power = {alpha_power}: must be in (0.5, 1]")
+        if not 0 < alpha_min <= 1:
+            raise ConfigError(f"train.alpha_min = {alpha_min}: must be in (0, 1]")
+        if not 0 <= epsilon <= 1:
+            raise ConfigError(f"train.epsilon = {epsilon}: must be in [0, 1]")
+        self.gamma, self.alpha_power, self.alpha_min = gamma, alpha_power, alpha_min
+        self.epsilon, self.rng = epsilon, rng
         self.transitions: list[tuple[int, int, float, int]] = []
 
+    def update(self, table: QTable, state: int, action: int, reward: float, next_state: int) -> None:
+        alpha = visit_rate(int(table.visits[state, action]), self.alpha_power, self.alpha_min)
+        table.update(state, action, reward, next_state, alpha, self.gamma)
+
     def record(self, table: QTable, state: int, action: int, reward: float, next_state: int) -> None:
-        table.update(state, action, reward, next_state, self.alpha, self.gamma)
+        self.update(table, state, action, reward, next_state)
         self.transitions.append((state, action, reward, next_state))
 
 
@@ -153,7 +179,7 @@ class QLearningConfig:
     """The q_learning policy.
 
     model_path: a model's .npz (its .json metadata alongside); null loads the
-    model shipped with the package.
+    model shipped with the package for ``world``.
     actions: replica deltas the agent chooses from; must match the model.
     state: band edges of the state components; must match the model.
     reward: reward weights, used when training.
@@ -162,6 +188,8 @@ class QLearningConfig:
     the scenario's planned mean rate.
     untrained: start from an all-zero table instead of a model (it holds in
     every state until trained); the starting point of training.
+    world: the name of the world the policy sizes (``${world.name}``), which
+    picks the shipped model.
     """
 
     _target_: str = "elastic_des.policies.q_learning.QLearningPolicy"
@@ -169,6 +197,7 @@ class QLearningConfig:
     actions: list[int] = field(default_factory=lambda: [-1, 0, 1, 2])
     state: StateConfig = field(default_factory=StateConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
-    cooldown_s: float = 180.0
+    cooldown_s: float = 300.0
     initial_replicas: Optional[int] = None
     untrained: bool = False
+    world: Optional[str] = "${world.name}"

@@ -1,0 +1,170 @@
+"""The Q-table: one value per (state, action), the Bellman update, and its file.
+
+Q-learning (Watkins 1989) keeps an estimate ``Q(s, a)`` of the discounted
+return of taking action ``a`` in state ``s`` and acting greedily afterwards,
+and after each transition ``(s, a, r, s')`` moves it toward the Bellman
+target::
+
+    Q(s, a) <- Q(s, a) + alpha * (r + gamma * max_a' Q(s', a') - Q(s, a))
+
+The table starts at zero; rewards are penalties (<= 0), so untried actions
+look best and a learner tries each one (optimism in the face of
+uncertainty). That zero is a placeholder, not an estimate, so it never
+enters an estimate: the max in the target runs over the actions tried in
+``s'`` (0 if none was), the first update of a pair uses ``alpha = 1``
+(see :func:`visit_rate`), and :meth:`QTable.greedy` picks only among the
+actions tried in a state and returns None for a state never visited.
+
+A model is two files: ``<name>.npz`` with the arrays ``values`` and
+``visits`` (read with ``allow_pickle=False``: loading a model never runs
+code) and ``<name>.json`` with the metadata: format version, state encoding,
+actions, reward weights, training settings and the npz's SHA-256, so a
+truncated, replaced or mismatched file is reported, never half-used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from elastic_des.atomic import atomic_path, write_json
+from elastic_des.errors import ConfigError
+
+FORMAT = "elastic_des.q_table"
+FORMAT_VERSION = 1
+
+
+class QTable:
+    """``values[s, a]`` and how often each (state, action) was updated."""
+
+    def __init__(self, values: np.ndarray, visits: np.ndarray, hold_action: int):
+        if values.ndim != 2 or values.shape != visits.shape:
+            raise ValueError(f"values {values.shape} and visits {visits.shape} must be equal 2-d shapes")
+        if not 0 <= hold_action < values.shape[1]:
+            raise ValueError(f"hold_action = {hold_action}: not an action of a {values.shape[1]}-action table")
+        self.values = values
+        self.visits = visits
+        self.hold_action = hold_action
+
+    @classmethod
+    def zeros(cls, n_states: int, n_actions: int, hold_action: int) -> "QTable":
+        return cls(np.zeros((n_states, n_actions)), np.zeros((n_states, n_actions), dtype=np.int64), hold_action)
+
+    def copy(self) -> "QTable":
+        return QTable(self.values.copy(), self.visits.copy(), self.hold_action)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape
+
+    def value(self, state: int) -> float:
+        """max_a Q(state, a) over the tried actions; 0 for a state never visited."""
+        tried = self.visits[state] > 0
+        return float(self.values[state, tried].max()) if tried.any() else 0.0
+
+    def update(self, state: int, action: int, reward: float, next_state: int, alpha: float, gamma: float) -> float:
+        """One Bellman backup; returns the temporal-difference error."""
+        target = reward + gamma * self.value(next_state)
+        error = target - self.values[state, action]
+        self.values[state, action] += alpha * error
+        self.visits[state, action] += 1
+        return float(error)
+
+    def _best(self, state: int, allowed: np.ndarray) -> int:
+        q = np.where(allowed, self.values[state], -np.inf)
+        best = np.flatnonzero(q == q.max())
+        # Ties go to holding (no change is the cheapest mistake), else the first.
+        return self.hold_action if self.hold_action in best else int(best[0])
+
+    def greedy(self, state: int) -> Optional[int]:
+        """The best action tried in ``state``; None if ``state`` was never visited."""
+        tried = self.visits[state] > 0
+        return self._best(state, tried) if tried.any() else None
+
+    def optimistic(self, state: int) -> int:
+        """The best action counting untried ones at their initial value (for learning)."""
+        return self._best(state, np.ones(self.shape[1], dtype=bool))
+
+    def epsilon_greedy(self, state: int, epsilon: float, rng: np.random.Generator) -> tuple[int, bool]:
+        """A uniformly random action with probability ``epsilon``, else :meth:`optimistic`.
+        Returns the action and whether it was a random one."""
+        if rng.random() < epsilon:
+            return int(rng.integers(self.shape[1])), True
+        return self.optimistic(state), False
+
+    # -- files ----------------------------------------------------------
+    def save(self, path: Path, metadata: dict) -> None:
+        """Write ``path`` (.npz) and its metadata ``path.with_suffix('.json')``."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise ConfigError(f"model path {path}: must end in .npz")
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:  # a file object: numpy would append .npz to a name
+                np.savez_compressed(handle, values=self.values, visits=self.visits)
+        write_json(metadata_path(path), {
+            **metadata,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "shape": list(self.shape),
+            "hold_action": self.hold_action,
+            "npz_sha256": _sha256(path),
+        })
+
+    @classmethod
+    def load(cls, path: Path) -> tuple["QTable", dict]:
+        """Read a model written by :meth:`save`; ConfigError naming the file on any defect."""
+        path = Path(path)
+        meta_path = metadata_path(path)
+        for p in (path, meta_path):
+            if not p.is_file():
+                raise ConfigError(f"model file {p}: not found")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"model metadata {meta_path}: not valid JSON ({exc})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ConfigError(f"model metadata {meta_path}: not a {FORMAT} file")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ConfigError(f"model metadata {meta_path}: format_version = {meta.get('format_version')!r}, "
+                              f"this version of elastic_des reads {FORMAT_VERSION}")
+        if meta.get("npz_sha256") != _sha256(path):
+            raise ConfigError(f"model file {path}: its SHA-256 differs from the one in {meta_path.name}; "
+                              "the table is corrupt or was replaced without its metadata")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                values, visits = data["values"], data["visits"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise ConfigError(f"model file {path}: cannot read the table ({exc})") from None
+        shape = tuple(meta.get("shape", ()))
+        if values.shape != shape or visits.shape != shape:
+            raise ConfigError(f"model file {path}: table shape {values.shape} (visits {visits.shape}) "
+                              f"!= metadata shape {shape}")
+        if values.dtype.kind != "f" or not np.isfinite(values).all():
+            raise ConfigError(f"model file {path}: values must be finite floats")
+        if visits.dtype.kind not in "iu" or (visits < 0).any():
+            raise ConfigError(f"model file {path}: visits must be non-negative integers")
+        hold = meta.get("hold_action")
+        if not isinstance(hold, int) or not 0 <= hold < shape[1]:
+            raise ConfigError(f"model metadata {meta_path}: hold_action = {hold!r} is not an action index")
+        return cls(values.astype(float), visits.astype(np.int64), hold), meta
+
+
+def visit_rate(visits: int, power: float, minimum: float) -> float:
+    """The learning rate of a pair's update after ``visits`` earlier ones:
+    ``max(minimum, (visits + 1) ** -power)``, 1 for the first. With
+    ``power`` in (0.5, 1] the rates satisfy the Robbins-Monro conditions
+    until they reach ``minimum``, which keeps tracking the policy as it improves."""
+    return max(minimum, (visits + 1) ** -power)
+
+
+def metadata_path(path: Path) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
