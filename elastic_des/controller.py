@@ -3,13 +3,15 @@
 The controller is a SimPy process. At each tick it measures the window just
 ended (as a monitoring stack would), feeds the observed arrival rate to the
 forecaster, asks the policy for a target and hands it to the replica pool.
-It also feeds the dispatcher the arrivals of the next tick, so request
-processes exist only a tick ahead of their arrival.
+It also opens the next tick's arrivals to the dispatcher, so the event
+queue never holds requests beyond the next decision.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import math
+from bisect import bisect_right
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import simpy
@@ -26,6 +28,28 @@ TICK_COLUMNS = (
     "replicas_ready", "replicas_provisioning", "replicas_draining", "target_replicas",
     "cost_usd", "forecast_rps",
 )
+
+
+def sorted_percentiles(values: Sequence[float], quantiles: Sequence[float]) -> list[float]:
+    """Quantiles (in [0, 1]) of the ascending ``values``, interpolated linearly.
+
+    Bit for bit what ``np.quantile(values, quantiles)`` returns (its default
+    ``linear`` method, including the interpolation from the nearer end), but
+    without its fixed cost of about 100 µs, which was most of a tick's work.
+    """
+    last = len(values) - 1
+    result = []
+    for q in quantiles:
+        position = last * q
+        below = math.floor(position)
+        if below >= last:
+            result.append(values[last])
+            continue
+        gamma = position - below
+        a, b = values[below], values[below + 1]
+        diff = b - a
+        result.append(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
+    return result
 
 
 class Controller:
@@ -105,10 +129,10 @@ class Controller:
         drops = dispatcher.drops_since_tick
         dispatcher.drops_since_tick = 0
         if done:
-            finish_s = dispatcher.finish_s
-            latency = np.array([finish_s[i] for i in done]) - self.arrival[done]
-            p50, p95, p99 = np.percentile(latency, (50, 95, 99))
-            met = int(np.count_nonzero(latency <= self.slo_latency_s))
+            finish_s, arrival = dispatcher.finish_s, dispatcher.arrival
+            latency = sorted([finish_s[i] - arrival[i] for i in done])
+            p50, p95, p99 = sorted_percentiles(latency, (0.5, 0.95, 0.99))
+            met = bisect_right(latency, self.slo_latency_s)
         else:
             p50 = p95 = p99 = np.nan
             met = 0

@@ -13,13 +13,22 @@ whenever the queue is looked at (an arrival, a freed slot, a controller
 tick), with their drop time set to the exact moment the timeout expired, so
 no timer event per request is needed.
 
-Service itself is a timeout whose completion callback belongs to the
-replica: the request process ends once its service has started.
+Service itself is a timeout whose value is the request and its replica and
+whose callback is the pool's :meth:`~elastic_des.replicas.ReplicaPool.complete`:
+the request process ends once its service has started.
+
+A day of traffic is hundreds of thousands of requests, so the work per
+request is kept to two events (its arrival and the end of its service) and
+a few short-lived objects; see :class:`_RequestProcess`,
+:meth:`Dispatcher.spawn_until` and :meth:`Dispatcher._hand_over`
+(``benchmarks/engine.py`` measures it).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
+from heapq import heappush
 from typing import Optional
 
 import numpy as np
@@ -31,26 +40,47 @@ from elastic_des.replicas import Replica, ReplicaPool
 NOT_DROPPED, DROPPED_QUEUE_FULL, DROPPED_TIMEOUT = 0, 1, 2
 
 
-class _ArrivingProcess(Process):
-    """A process whose generator first runs at ``env.now + delay``.
+class _RequestProcess(Process):
+    """The SimPy process of one request, started by its arrival event.
 
-    ``simpy.Process`` starts its generator with an urgent event at the current
-    time; a request process created ahead of its arrival would then need a
-    second event (a timeout) to reach its arrival time. Scheduling the start
-    event itself at the arrival time saves that event for every request,
-    which is a third of the events of a request served without waiting.
+    It differs from ``simpy.Process`` in three ways, each saving an event or
+    some work per request:
+
+    * it is created by the callback of its arrival event and runs at once,
+      instead of being created ahead of time and started by an event of its
+      own;
+    * its end is not scheduled as an event, because nothing waits for a
+      request process to end (its outcome is in the dispatcher's records);
+      once its generator returns it is no longer alive, as usual;
+    * it resumes its generator with ``next`` rather than ``send``, which
+      ends a generator without raising ``StopIteration``: the request reads
+      the value of the event it waited for from the event itself.
+
+    A request waits for at most one event (its admission from the queue).
     """
 
-    def __init__(self, env: simpy.Environment, generator, delay: float):
+    def __init__(self, env: simpy.Environment, generator):
         self.env = env
         self.callbacks = []
         self._generator = generator
-        start = Event(env)
-        start.callbacks.append(self._resume)
-        start._ok = True
-        start._value = None
-        env.schedule(start, NORMAL, delay)
-        self._target = start
+        env._active_proc = self
+        target = next(generator, None)
+        if target is None:  # the generator returned
+            self._ok = True
+            self._value = None
+        else:
+            target.callbacks.append(self._resume)
+        self._target = target
+        env._active_proc = None
+
+    def _resume(self, event: Event) -> None:
+        env = self.env
+        env._active_proc = self
+        if next(self._generator, None) is not None:
+            raise RuntimeError("a request process waits for one event at most")
+        self._ok = True
+        self._value = self._target = None
+        env._active_proc = None
 
 
 class Dispatcher:
@@ -78,71 +108,153 @@ class Dispatcher:
         self.pool = pool
         self.arrival = arrival_s.tolist()
         self.service = service_s.tolist()
-        n = len(self.arrival)
+        self.n_requests = n = len(self.arrival)
         self.start_s = [np.nan] * n
         self.finish_s = [np.nan] * n
         self.dropped = [NOT_DROPPED] * n
         self.drop_s = [np.nan] * n
         self.capacity = np.inf if queue_capacity is None else queue_capacity
         self.timeout = np.inf if queue_timeout_s is None else queue_timeout_s
-        self.queue: deque[tuple[int, Event]] = deque()
-        self.next_arrival = 0  # index of the first request not yet spawned
+        # (deadline_s, index, admitted event) of each waiting request, oldest first.
+        self.queue: deque[tuple[float, int, Event]] = deque()
+        # Arrivals let in by spawn_until: requests [0, window_stop), in windows
+        # of (stop index, event id of request i minus i, time of spawn_until).
+        self.window_stop = 0
+        self.windows: deque[tuple[int, int, float]] = deque()
+        self.arrival_pending = False  # an arrival event is in the event queue
         self.completed: list[int] = []  # indices finished since the controller last looked
         self.drops_since_tick = 0
+        # Bound once: the event callbacks of every arrival and service end.
+        self._on_arrival = self._arrive
+        self._on_service_end = pool.complete
+        pool.on_complete = self._complete
         pool.on_free_slot = self._hand_over
-        pool.on_complete = self._record_completion
 
     # -- request life ---------------------------------------------------
     def _request(self, i: int):
+        """The generator of request ``i``'s process, run from its arrival."""
+        env = self.env
         replica = self.pool.acquire()
         if replica is None:
-            self.purge_expired()
-            if len(self.queue) >= self.capacity:
+            queue = self.queue
+            if queue and queue[0][0] <= env._now:
+                self.purge_expired()
+            if len(queue) >= self.capacity:
                 self.dropped[i] = DROPPED_QUEUE_FULL
-                self.drop_s[i] = self.env.now
+                self.drop_s[i] = env._now
                 self.drops_since_tick += 1
                 return
-            admitted = Event(self.env)
-            self.queue.append((i, admitted))
-            replica = yield admitted
+            admitted = Event(env)
+            queue.append((self.arrival[i] + self.timeout, i, admitted))
+            yield admitted
+            replica = admitted._value
             if replica is None:
                 return  # timed out while waiting
-        self.start_s[i] = self.env.now
-        Timeout(self.env, self.service[i], i).callbacks.append(replica.complete)
+        self.start_s[i] = env._now
+        Timeout(env, self.service[i], (i, replica)).callbacks.append(self._on_service_end)
 
-    def _record_completion(self, i: int) -> None:
-        self.finish_s[i] = self.env.now
+    def _complete(self, i: int, replica: Optional[Replica]) -> bool:
+        """Record that request ``i`` finished; reuse its slot if ``replica`` is given."""
+        self.finish_s[i] = self.env._now
         self.completed.append(i)
+        return replica is not None and self._hand_over(replica)
 
     def _hand_over(self, replica: Replica) -> bool:
         """Give a free slot of ``replica`` to the oldest waiting request."""
-        self.purge_expired()
-        if not self.queue:
+        queue = self.queue
+        if queue and queue[0][0] <= self.env._now:
+            self.purge_expired()
+        if not queue:
             return False
-        self.queue.popleft()[1].succeed(replica)
+        admitted = queue.popleft()[2]
+        if self.env.peek() > self.env._now:
+            # Nothing else happens at this instant, so the admission would be
+            # the very next event: process it at once instead (its only
+            # callback is the request's process, which starts a service of
+            # positive length). This saves an event per queued request and
+            # leaves the order of all other events as it was.
+            admitted._ok = True
+            admitted._value = replica
+            callbacks, admitted.callbacks = admitted.callbacks, None
+            for callback in callbacks:
+                callback(admitted)
+        else:
+            admitted.succeed(replica)
         return True
 
     def purge_expired(self) -> None:
         """Drop the requests at the head of the queue whose wait timed out."""
-        queue, arrival, now, timeout = self.queue, self.arrival, self.env.now, self.timeout
-        while queue and arrival[queue[0][0]] + timeout <= now:
-            i, admitted = queue.popleft()
+        queue, now = self.queue, self.env.now
+        while queue and queue[0][0] <= now:
+            deadline, i, admitted = queue.popleft()
             self.dropped[i] = DROPPED_TIMEOUT
-            self.drop_s[i] = arrival[i] + timeout
+            self.drop_s[i] = deadline
             self.drops_since_tick += 1
-            admitted.succeed(None)
+            admitted.succeed(None)  # its process ends
 
     # -- arrivals -------------------------------------------------------
     def spawn_until(self, end_s: float) -> None:
-        """Create the processes of every request arriving before ``end_s``.
+        """Let every request arriving before ``end_s`` arrive.
 
-        Called once per controller tick, so the event queue holds at most a
-        tick's worth of future arrivals.
+        Called once per controller tick with the end of the next tick, so
+        the event queue never holds requests beyond the next decision.
+
+        The arrivals form a chain, as in a SimPy source process: each
+        arrival event schedules the next one, so the event queue holds one
+        future arrival rather than a tick's worth, and its heap operations
+        stay cheap. Each arrival still gets the time and the event id that
+        ``env.schedule`` would have given it here and now, so simultaneous
+        events (an arrival at the very instant a slot frees or a replica
+        becomes ready) run in the same order as if the whole window had been
+        scheduled at once: results do not depend on how arrivals are fed.
         """
-        env, arrival, i, n = self.env, self.arrival, self.next_arrival, len(self.arrival)
-        now = env.now
-        request = self._request
-        while i < n and arrival[i] < end_s:
-            _ArrivingProcess(env, request(i), arrival[i] - now)
-            i += 1
-        self.next_arrival = i
+        env = self.env
+        first = self.window_stop
+        stop = bisect_left(self.arrival, end_s, first)
+        if stop == first:
+            return
+        event_id = _reserve_event_ids(env, stop - first)
+        self.windows.append((stop, event_id - first, env.now))
+        self.window_stop = stop
+        if not self.arrival_pending:
+            self._schedule_arrival(first)
+
+    def _schedule_arrival(self, i: int) -> None:
+        """Schedule the arrival of request ``i``, if ``spawn_until`` let it in."""
+        windows = self.windows
+        while windows and windows[0][0] <= i:
+            windows.popleft()
+        if not windows:
+            self.arrival_pending = False
+            return
+        _, id_offset, origin = windows[0]
+        arrival = Event(self.env)
+        arrival._ok = True
+        arrival._value = i
+        arrival.callbacks.append(self._on_arrival)
+        # Where env.schedule(arrival, NORMAL, arrival_s - origin) called at
+        # `origin` would have put it (see _reserve_event_ids).
+        when = origin + (self.arrival[i] - origin)
+        heappush(self.env._queue, (when, NORMAL, id_offset + i, arrival))
+        self.arrival_pending = True
+
+    def _arrive(self, event: Event) -> None:
+        i = event._value
+        self._schedule_arrival(i + 1)
+        _RequestProcess(self.env, self._request(i))
+
+
+def _reserve_event_ids(env: simpy.Environment, count: int) -> int:
+    """Take ``count`` consecutive event ids, as ``count`` calls of ``env.schedule`` would; return the first.
+
+    SimPy orders simultaneous events of equal priority by an id that
+    ``env.schedule`` takes from the counter ``env._eid``; its event queue
+    ``env._queue`` is a heap of ``(time, priority, id, event)``. An event
+    pushed there later with a reserved id runs exactly when it would have
+    had it been scheduled when the id was taken.
+    """
+    ids = env._eid
+    first = next(ids)
+    for _ in range(count - 1):
+        next(ids)
+    return first

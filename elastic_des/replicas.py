@@ -29,7 +29,7 @@ PROVISIONING, READY, DRAINING, TERMINATED = "provisioning", "ready", "draining",
 class Replica:
     """One model server. ``busy`` counts the slots in use."""
 
-    __slots__ = ("id", "state", "busy", "provisioned_s", "ready_s", "terminated_s", "complete")
+    __slots__ = ("id", "state", "busy", "provisioned_s", "ready_s", "terminated_s")
 
     def __init__(self, replica_id: int, now: float):
         self.id = replica_id
@@ -38,8 +38,6 @@ class Replica:
         self.provisioned_s = now
         self.ready_s: Optional[float] = None
         self.terminated_s: Optional[float] = None
-        # Set by the pool: the callback of this replica's service completions.
-        self.complete: Callable[[simpy.Event], None]
 
     def __repr__(self) -> str:
         return f"Replica({self.id}, {self.state}, busy={self.busy})"
@@ -48,10 +46,12 @@ class Replica:
 class ReplicaPool:
     """The replicas of one fleet, resized by :meth:`set_target`.
 
-    ``on_free_slot(replica)`` is called when a slot frees on a READY replica
-    (or a replica becomes ready); it returns True if it handed the slot to a
-    waiting request, which then keeps the slot busy.
-    ``on_complete(request_index)`` records a finished request.
+    ``on_complete(request_index, replica)`` is called when a request's
+    service ends, with the replica that served it if that replica is READY
+    (None if it drains and so takes no new work); it returns True if it
+    handed the slot to a waiting request, which then keeps the slot busy.
+    ``on_free_slot(replica)`` is called for each slot of a replica that
+    becomes ready; it returns True if it handed the slot over likewise.
     """
 
     def __init__(self, env: simpy.Environment, slots: int, cold_start_s: float):
@@ -74,12 +74,12 @@ class ReplicaPool:
         self.serving_area = 0.0
         self._t_area = 0.0
         self.terminated_billed_s = 0.0
+        self.on_complete: Callable[[int, Optional[Replica]], bool] = lambda index, replica: False
         self.on_free_slot: Callable[[Replica], bool] = lambda replica: False
-        self.on_complete: Callable[[int], None] = lambda index: None
 
     # -- time integrals -------------------------------------------------
     def _advance_areas(self) -> None:
-        now = self.env.now
+        now = self.env._now
         dt = now - self._t_area
         if dt:
             self.busy_area += self.busy_slots * dt
@@ -101,18 +101,26 @@ class ReplicaPool:
         replica.busy += 1
         if replica.busy == self.slots:
             free.pop()
-        self._advance_areas()
+        # _advance_areas(), inlined: this runs for most requests.
+        now = self.env._now
+        dt = now - self._t_area
+        if dt:
+            self.busy_area += self.busy_slots * dt
+            self.serving_area += (self.n_ready + self.n_draining) * self.slots * dt
+            self._t_area = now
         self.busy_slots += 1
         return replica
 
-    def _complete(self, replica: Replica, event: simpy.Event) -> None:
-        self.on_complete(event.value)
-        if replica.state == READY and self.on_free_slot(replica):
+    def complete(self, event: simpy.Event) -> None:
+        """The callback of a service's end: ``event.value`` is ``(request_index, replica)``."""
+        i, replica = event._value
+        ready = replica.state == READY
+        if self.on_complete(i, replica if ready else None):
             return  # the slot went straight to a waiting request
         self._advance_areas()
         self.busy_slots -= 1
         replica.busy -= 1
-        if replica.state == READY:
+        if ready:
             if replica.busy == self.slots - 1:
                 self.free.append(replica)
         elif replica.busy == 0:  # a draining replica emptied
@@ -127,7 +135,6 @@ class ReplicaPool:
 
     def _provision(self) -> Replica:
         replica = Replica(len(self.replicas), self.env.now)
-        replica.complete = lambda event, replica=replica: self._complete(replica, event)
         self.replicas.append(replica)
         self.alive.append(replica)
         self.n_provisioning += 1
