@@ -69,3 +69,11 @@ class Policy:
 
     def decide(self, obs: Observation) -> Decision:
         raise NotImplementedError
+
+    def bounded(self, target: int, details: dict[str, Any]) -> int:
+        """``target`` within the fleet's bounds; a bound that bit is noted in
+        ``details["bounded_by"]`` so the explanation can say so."""
+        bounded = min(max(target, self.context.min_replicas), self.context.max_replicas)
+        if bounded != target:
+            details["bounded_by"] = "max_replicas" if bounded < target else "min_replicas"
+        return bounded

@@ -143,10 +143,7 @@ class HPAPolicy(Policy):
             rule = "scale_down" if target < current else "stabilization_hold"
         else:
             target, rule = current, reason or "hold"
-        bounded = min(max(target, self.context.min_replicas), self.context.max_replicas)
-        if bounded != target:
-            details["bounded_by"] = "max_replicas" if bounded < target else "min_replicas"
-            target = bounded
+        target = self.bounded(target, details)
         if target != current:
             self.events.append((obs.time_s, target - current))
         return Decision(target, rule, details)

@@ -151,10 +151,7 @@ class KPAPolicy(Policy):
         }
         if self.panic_since_s is not None:
             details["panic_since_s"] = self.panic_since_s
-        target = min(max(desired, self.context.min_replicas), self.context.max_replicas)
-        if target != desired:
-            details["bounded_by"] = "max_replicas" if target < desired else "min_replicas"
-        return Decision(target, rule, details)
+        return Decision(self.bounded(desired, details), rule, details)
 
 
 @dataclass

@@ -109,9 +109,7 @@ class PredictivePolicy(Policy):
             target = min(current, highest)
             details["stabilized"] = target
             rule = "scale_in" if target < current else "scale_in_delayed"
-        bounded = min(max(target, self.context.min_replicas), self.context.max_replicas)
-        if bounded != target:
-            details["bounded_by"] = "max_replicas" if bounded < target else "min_replicas"
+        bounded = self.bounded(target, details)
         return Decision(bounded, rule, details)
 
 

@@ -65,7 +65,7 @@ class ThresholdPolicy(Policy):
             target, rule = current - self.step, "below_band"
         else:
             return Decision(current, "in_band", details)
-        target = min(max(target, self.context.min_replicas), self.context.max_replicas)
+        target = self.bounded(target, details)
         if target != current:
             self.last_change_s = obs.time_s
         return Decision(target, rule, details)
