@@ -307,12 +307,14 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def task_outputs(task: str) -> str:
-    """The folder holding a task's Hydra run folders (``${task_outputs:${task}}``
-    in ``conf/config.yaml``): ``outputs/runs`` for ``task=simulate``,
-    ``outputs/<task>`` for any other task, so that e.g. ``task=explain`` never
-    writes its own ``.hydra/`` record over the run folder it explains."""
-    return "outputs/runs" if task == "simulate" else f"outputs/{task}"
+def task_outputs(task: str, world: str) -> str:
+    """The folder holding a task's Hydra run folders
+    (``${task_outputs:${task},${world.name}}`` in ``conf/config.yaml``):
+    ``outputs/runs`` for ``task=simulate``, ``outputs/<task>/<world>`` for any
+    other task, so that ``task=explain`` never writes its own ``.hydra/``
+    record over the run folder it explains, and training one world never
+    overwrites the training folder of another."""
+    return "outputs/runs" if task == "simulate" else f"outputs/{task}/{world}"
 
 
 def register_configs() -> None:

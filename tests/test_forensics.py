@@ -193,7 +193,7 @@ def test_explain_command_keeps_the_run_folder_intact(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert yaml.safe_load((tmp_path / run_dir / ".hydra" / "config.yaml").read_text())["task"] == "simulate"
-    result = json.loads((tmp_path / "outputs/explain/default__threshold__0/explain.json").read_text())
+    result = json.loads((tmp_path / "outputs/explain/slm/default__threshold__0/explain.json").read_text())
     assert result["explain/decision"] == explain(record)
     assert result["counterfactual/extra_misses"] > 0
     assert result["explain/counterfactual"] in out.stdout
