@@ -11,6 +11,7 @@ very same requests, and keeps per-request work out of the event loop.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from elastic_des import rng as rng_streams
 from elastic_des.distributions import LogNormal, make_distribution
 from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
-from elastic_des.traces import load_rate_trace, load_request_trace, resolve_trace_path
+from elastic_des.traces import RateTrace, load_rate_trace, load_request_trace, resolve_trace_path
 
 GRID_S = 10.0  # resolution at which profiles report their peak and mean
 
@@ -188,6 +189,22 @@ def _replay_timestamps(trace_cfg, path, duration_s: float, rng: np.random.Genera
     return arrival, _token_counts(prompt[index]), _token_counts(output[index]), profile
 
 
+def validated_trace_path(trace_cfg, field: str) -> Path:
+    """Check a ``TraceConfig`` at config path ``field``; return its file."""
+    require_positive(f"{field}.time_compression", trace_cfg.time_compression)
+    require_positive(f"{field}.rate_scale", trace_cfg.rate_scale)
+    require_non_negative(f"{field}.start_s", trace_cfg.start_s)
+    require(trace_cfg.format in ("timestamps", "rates"), f"{field}.format", trace_cfg.format,
+            "must be 'timestamps' or 'rates'")
+    return resolve_trace_path(trace_cfg.path, f"{field}.path")
+
+
+def scaled_rate_windows(trace: RateTrace, trace_cfg) -> tuple[float, np.ndarray]:
+    """A rate trace's window length and rates in run time: compressed, then scaled."""
+    compression = trace_cfg.time_compression
+    return trace.window_s / compression, trace.rate_rps * compression * trace_cfg.rate_scale
+
+
 def build_workload(scenario, seed: int) -> Workload:
     """Sample (or replay) every request of ``scenario`` for run seed ``seed``."""
     field = "scenario.workload"
@@ -200,25 +217,20 @@ def build_workload(scenario, seed: int) -> Workload:
     if cfg.trace.path is not None:
         trace_cfg = cfg.trace
         tfield = f"{field}.trace"
-        require_positive(f"{tfield}.time_compression", trace_cfg.time_compression)
-        require_positive(f"{tfield}.rate_scale", trace_cfg.rate_scale)
-        require_non_negative(f"{tfield}.start_s", trace_cfg.start_s)
-        path = resolve_trace_path(trace_cfg.path, f"{tfield}.path")
+        path = validated_trace_path(trace_cfg, tfield)
         if trace_cfg.format == "timestamps":
             arrival, prompt, output, profile = _replay_timestamps(
                 trace_cfg, path, duration_s, rng_streams.stream(seed, "trace_scaling"), tfield
             )
             return Workload(arrival, prompt, output, profile, float(duration_s))
-        require(trace_cfg.format == "rates", f"{tfield}.format", trace_cfg.format, "must be 'timestamps' or 'rates'")
         trace = load_rate_trace(path)
-        compression = trace_cfg.time_compression
         first = int(trace_cfg.start_s // trace.window_s)
         trace_s = len(trace.rate_rps) * trace.window_s
         require(first < len(trace.rate_rps), f"{tfield}.start_s", trace_cfg.start_s,
                 f"must be within the trace ({trace_s:g} s)")
-        rates = trace.rate_rps[first:] * compression * trace_cfg.rate_scale
-        window = trace.window_s / compression
-        require(len(rates) * window >= duration_s, f"{tfield}.time_compression", compression,
+        window, all_rates = scaled_rate_windows(trace, trace_cfg)
+        rates = all_rates[first:]
+        require(len(rates) * window >= duration_s, f"{tfield}.time_compression", trace_cfg.time_compression,
                 f"the trace covers {len(rates) * window:g} s of the {duration_s:g} s scenario; compress more or shorten it")
         profile: RateProfile = PiecewiseRateProfile(window, rates, duration_s)
     else:

@@ -28,9 +28,16 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from elastic_des import rng as rng_streams
-from elastic_des.errors import require, require_non_negative, require_positive
-from elastic_des.traces import load_rate_trace, load_request_trace, resolve_trace_path
-from elastic_des.workload import GRID_S, PiecewiseRateProfile, RateProfile, SyntheticRateProfile
+from elastic_des.errors import require_non_negative, require_positive
+from elastic_des.traces import load_rate_trace, load_request_trace
+from elastic_des.workload import (
+    GRID_S,
+    PiecewiseRateProfile,
+    RateProfile,
+    SyntheticRateProfile,
+    scaled_rate_windows,
+    validated_trace_path,
+)
 
 DAY_S = 86_400.0
 
@@ -50,14 +57,9 @@ def warmup_history(scenario, tick_s: float, seed: int, days: float) -> np.ndarra
         profile = _synthetic_past(workload, ticks * tick_s, seed)
         return _poisson_rates(profile, tick_s, ticks, rng_streams.stream(seed, "forecaster_warmup/counts"))
     trace_cfg = workload.trace
-    field = "scenario.workload.trace"
-    require_positive(f"{field}.time_compression", trace_cfg.time_compression)
-    require_positive(f"{field}.rate_scale", trace_cfg.rate_scale)
-    require_non_negative(f"{field}.start_s", trace_cfg.start_s)
-    path = resolve_trace_path(trace_cfg.path, f"{field}.path")
+    path = validated_trace_path(trace_cfg, "scenario.workload.trace")
     if trace_cfg.format == "timestamps":
         return _counted_past(trace_cfg, path, ticks, tick_s)
-    require(trace_cfg.format == "rates", f"{field}.format", trace_cfg.format, "must be 'timestamps' or 'rates'")
     profile = _rate_trace_past(trace_cfg, path, ticks * tick_s)
     return _poisson_rates(profile, tick_s, ticks, rng_streams.stream(seed, "forecaster_warmup/counts"))
 
@@ -85,12 +87,10 @@ def _rate_trace_past(trace_cfg, path, span_s: float) -> RateProfile:
     :func:`elastic_des.workload.build_workload`), so the history ends there.
     """
     trace = load_rate_trace(path)
-    compression = trace_cfg.time_compression
     first = min(int(trace_cfg.start_s // trace.window_s), len(trace.rate_rps))
-    window_s = trace.window_s / compression
+    window_s, rates = scaled_rate_windows(trace, trace_cfg)
     available = min(first, int(math.ceil(span_s / window_s)))
-    rates = trace.rate_rps[first - available:first] * compression * trace_cfg.rate_scale
-    return PiecewiseRateProfile(window_s, rates, available * window_s)
+    return PiecewiseRateProfile(window_s, rates[first - available:first], available * window_s)
 
 
 def _counted_past(trace_cfg, path, ticks: int, tick_s: float) -> np.ndarray:
