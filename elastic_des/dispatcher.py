@@ -108,7 +108,7 @@ class Dispatcher:
         self.pool = pool
         self.arrival = arrival_s.tolist()
         self.service = service_s.tolist()
-        self.n_requests = n = len(self.arrival)
+        n = len(self.arrival)
         self.start_s = [np.nan] * n
         self.finish_s = [np.nan] * n
         self.dropped = [NOT_DROPPED] * n

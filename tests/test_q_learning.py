@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from elastic_des.agent.env import AutoscaleEnv
 from elastic_des.agent.mdp import AutoscaleMDP, action_names
