@@ -7,13 +7,13 @@ timing, by elastic_des's own workload and service code (seeded named
 streams), and handed to every engine as arrays.
 
 * ``elastic_des``: the engine alone, wired as
-  :func:`~elastic_des.simulation.simulate_world` wires it: a SimPy
-  environment, a :class:`~elastic_des.replicas.ReplicaPool` of ``c``
-  one-slot replicas, the :class:`~elastic_des.dispatcher.Dispatcher` (a SimPy
-  process per request) and the :class:`~elastic_des.controller.Controller`
+  :func:`~elastic_des.engine.simulation.simulate_world` wires it: a SimPy
+  environment, a :class:`~elastic_des.engine.replicas.ReplicaPool` of ``c``
+  one-slot replicas, the :class:`~elastic_des.engine.dispatcher.Dispatcher` (a SimPy
+  process per request) and the :class:`~elastic_des.engine.controller.Controller`
   observing and deciding every 60 s with the static policy, run until every
   request is served.
-* ``elastic_des_world``: :func:`~elastic_des.simulation.simulate_world` end
+* ``elastic_des_world``: :func:`~elastic_des.engine.simulation.simulate_world` end
   to end: the same engine plus the per-request table, the tick table and the
   summary (not the workload sampling, not the files ``run.py`` writes).
 * ``simpy``: the textbook SimPy model: a source process that sleeps until
@@ -48,14 +48,14 @@ import numpy as np
 import simpy
 
 from elastic_des.config import ControllerConfig, FleetConfig, ModelConfig, ScenarioConfig, WorkloadConfig, WorldConfig
-from elastic_des.controller import Controller
-from elastic_des.dispatcher import Dispatcher
+from elastic_des.engine.controller import Controller
+from elastic_des.engine.dispatcher import Dispatcher
 from elastic_des.forecasters.simple import EWMAForecaster
 from elastic_des.policies.static import StaticPolicy
-from elastic_des.replicas import ReplicaPool
-from elastic_des.service import service_times
-from elastic_des.simulation import policy_context, simulate_world
-from elastic_des.workload import Workload, build_workload
+from elastic_des.engine.replicas import ReplicaPool
+from elastic_des.engine.service import service_times
+from elastic_des.engine.simulation import policy_context, simulate_world
+from elastic_des.engine.workload import Workload, build_workload
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ MAE and MAPE at horizons of 1, 5 and 15 ticks, next to seasonal naive, on:
 
 * each scenario of ``scenarios/``: trained/warmed up on the scenario's
   warm-up history (``--warmup-days`` before t = 0, see
-  ``elastic_des.forecasters.history``), tested on the rates the controller
+  ``elastic_des.engine.history``), tested on the rates the controller
   observes in the run (arrivals per 60 s tick of the sampled workload);
 * the ServeGen trace (10-minute windows over 14 days): warmed up on the
   first ``--train-days`` days, tested on the rest.
@@ -37,9 +37,9 @@ from hydra.utils import instantiate
 
 from elastic_des.app import CONF_DIR
 from elastic_des.errors import ConfigError
-from elastic_des.forecasters.history import warmup_history
-from elastic_des.traces import load_rate_trace, resolve_trace_path
-from elastic_des.workload import build_workload
+from elastic_des.engine.history import warmup_history
+from elastic_des.engine.traces import load_rate_trace, resolve_trace_path
+from elastic_des.engine.workload import build_workload
 
 HORIZONS = (1, 5, 15)
 FORECASTERS = ("seasonal_naive", "sma", "ewma", "lstm", "tcn")

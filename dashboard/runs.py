@@ -4,7 +4,7 @@ A *run folder* is what ``python run.py`` (task=simulate) writes:
 ``summary.json``, ``ticks.parquet`` (both worlds, long form),
 ``decisions.jsonl`` and Hydra's ``.hydra/config.yaml``. A *sweep folder* is
 what ``python run.py -m ...`` writes: one run folder per job and, from the
-sweep callback (:mod:`elastic_des.sweep`), ``sweep_summary.csv`` and
+sweep callback (:mod:`elastic_des.analysis.sweep`), ``sweep_summary.csv`` and
 ``sweep_aggregate.csv``.
 
 :func:`load_run` and :func:`load_sweep` check a folder before anything is
@@ -26,11 +26,11 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from elastic_des import sweep
-from elastic_des.controller import TICK_COLUMNS
+from elastic_des.analysis import sweep
+from elastic_des.engine.controller import TICK_COLUMNS
 from elastic_des.errors import ConfigError, require
-from elastic_des.forensics import RunRecords, load_records
-from elastic_des.report import plot_ticks
+from elastic_des.analysis.forensics import RunRecords, load_records
+from elastic_des.analysis.report import plot_ticks
 
 RUN_FILES = ("summary.json", "ticks.parquet", "decisions.jsonl", ".hydra/config.yaml")
 SUMMARY_KEYS = ("run/name", "run/world", "sla/compliance", "sla/target", "sla/latency_slo_s", "cost/usd",

@@ -9,41 +9,27 @@ and seed, it touches no global state, and it returns the summary dict.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import hydra
 import pandas as pd
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 import elastic_des.config  # noqa: F401  (registers the schemas)
-import elastic_des.forecasters  # noqa: F401
-import elastic_des.policies  # noqa: F401
-
 from elastic_des.agent.training import train
+from elastic_des.analysis.counterfactual import explain
+from elastic_des.analysis.report import write_report
 from elastic_des.atomic import write_json, write_jsonl, write_parquet
-from elastic_des.counterfactual import explain
-from elastic_des.errors import ConfigError, require
+from elastic_des.engine.simulation import WorldResult, simulate_world
+from elastic_des.engine.workload import build_workload
+from elastic_des.errors import ConfigError
+from elastic_des.factory import build
 from elastic_des.forecasters.simple import EWMAForecaster
 from elastic_des.policies.static import StaticPolicy
 from elastic_des.progress import SimTimeBar
-from elastic_des.report import write_report
-from elastic_des.simulation import WorldResult, simulate_world
-from elastic_des.workload import build_workload
+from elastic_des.validate import validate
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-
-
-def build(node: Any, field: str) -> Any:
-    """Instantiate a ``_target_`` config node, naming ``field`` on failure."""
-    try:
-        return instantiate(node)
-    except InstantiationException as exc:
-        cause = exc.__cause__
-        if isinstance(cause, ConfigError):
-            raise cause from None
-        raise ConfigError(f"{field}: cannot build {node.get('_target_')!r}: {cause or exc}") from exc
 
 
 def run_name(cfg: DictConfig, policy_name: str) -> str:
@@ -68,7 +54,6 @@ def _labelled(result: WorldResult, role: str, label: str, frame: str) -> pd.Data
 def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
     """Simulate the policy's world and, if enabled, the static baseline world
     on the same arrivals; write both worlds' tables and the summary."""
-    require(cfg.seed >= 0, "seed", cfg.seed, "must be >= 0")
     workload = build_workload(cfg.scenario, cfg.seed)
     policy = build(cfg.policy, "policy")
     forecaster = build(cfg.forecaster, "forecaster")
@@ -117,8 +102,8 @@ TASKS = {"simulate": simulate, "train": train, "explain": explain}
 
 
 def run(cfg: DictConfig, output_dir: Optional[Path] = None) -> dict:
-    """Run ``cfg.task`` and return its summary; write outputs to ``output_dir``."""
-    require(cfg.task in TASKS, "task", cfg.task, f"must be one of {', '.join(TASKS)}")
+    """Validate ``cfg``, run ``cfg.task`` and return its summary; write outputs to ``output_dir``."""
+    validate(cfg, tuple(TASKS))
     return TASKS[cfg.task](cfg, Path(output_dir) if output_dir is not None else None)
 
 

@@ -17,6 +17,15 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from elastic_des.agent.policy import QLearningConfig
+from elastic_des.forecasters.schemas import LSTMConfig, TCNConfig
+from elastic_des.forecasters.simple import EWMAConfig, SeasonalNaiveConfig, SMAConfig
+from elastic_des.policies.hpa import HPAConfig
+from elastic_des.policies.kpa import KPAConfig
+from elastic_des.policies.predictive import PredictiveConfig
+from elastic_des.policies.static import StaticConfig
+from elastic_des.policies.threshold import ThresholdConfig
+
 
 @dataclass
 class DistributionConfig:
@@ -213,7 +222,7 @@ class OutputConfig:
     progress: show a progress bar over simulated time (never under CI or
     when stderr is not a terminal).
     report: write ``report.html`` (figures, architecture, top decisions
-    explained; see :mod:`elastic_des.report`) into the run folder.
+    explained; see :mod:`elastic_des.analysis.report`) into the run folder.
     """
 
     requests: bool = True
@@ -317,6 +326,25 @@ def task_outputs(task: str, world: str) -> str:
     return "outputs/runs" if task == "simulate" else f"outputs/{task}/{world}"
 
 
+# The schema of each option of the policy and forecaster groups; the YAML file
+# ``conf/<group>/<name>.yaml`` extends ``base_<name>``.
+POLICY_SCHEMAS = {
+    "static": StaticConfig,
+    "threshold": ThresholdConfig,
+    "hpa": HPAConfig,
+    "kpa": KPAConfig,
+    "predictive": PredictiveConfig,
+    "q_learning": QLearningConfig,
+}
+FORECASTER_SCHEMAS = {
+    "sma": SMAConfig,
+    "ewma": EWMAConfig,
+    "seasonal_naive": SeasonalNaiveConfig,
+    "lstm": LSTMConfig,
+    "tcn": TCNConfig,
+}
+
+
 def register_configs() -> None:
     """Register the schemas so YAML files can extend them by name, and the
     ``task_outputs`` resolver used by ``hydra.run.dir``."""
@@ -325,6 +353,10 @@ def register_configs() -> None:
     cs.store(name="base_config", node=Config)
     cs.store(group="scenario", name="base_scenario", node=ScenarioConfig)
     cs.store(group="world", name="base_world", node=WorldConfig)
+    for name, schema in POLICY_SCHEMAS.items():
+        cs.store(group="policy", name=f"base_{name}", node=schema)
+    for name, schema in FORECASTER_SCHEMAS.items():
+        cs.store(group="forecaster", name=f"base_{name}", node=schema)
 
 
 register_configs()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from elastic_des.ablation import ablation_table, decompose, read_sweep
+from elastic_des.analysis.ablation import ablation_table, decompose, read_sweep
 from elastic_des.app import CONF_DIR
 from elastic_des.errors import ConfigError
 

@@ -16,7 +16,7 @@ from hydra.errors import ConfigCompositionException
 
 from elastic_des.app import run
 from elastic_des.errors import ConfigError
-from elastic_des.traces import load_rate_trace, load_request_trace
+from elastic_des.engine.traces import load_rate_trace, load_request_trace
 from scenario_yaml import scenario_overrides
 
 QUICK = ("scenario.duration_s=600", "baseline.enabled=false")

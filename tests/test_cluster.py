@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import simpy
 
-from elastic_des.dispatcher import DROPPED_QUEUE_FULL, DROPPED_TIMEOUT, NOT_DROPPED, Dispatcher
-from elastic_des.replicas import DRAINING, PROVISIONING, READY, TERMINATED, ReplicaPool
+from elastic_des.engine.dispatcher import DROPPED_QUEUE_FULL, DROPPED_TIMEOUT, NOT_DROPPED, Dispatcher
+from elastic_des.engine.replicas import DRAINING, PROVISIONING, READY, TERMINATED, ReplicaPool
 
 
 def make(arrivals, services, slots=1, cold_start=10.0, capacity=None, timeout=None, ready=1):

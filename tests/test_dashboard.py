@@ -19,10 +19,10 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from conftest import compose_config  # noqa: E402
 from elastic_des.app import run  # noqa: E402
-from elastic_des.counterfactual import load_run_config, replay  # noqa: E402
+from elastic_des.analysis.counterfactual import load_run_config, replay  # noqa: E402
 from elastic_des.errors import ConfigError  # noqa: E402
-from elastic_des.forensics import explain, load_records  # noqa: E402
-from elastic_des.sweep import summarize_sweep  # noqa: E402
+from elastic_des.analysis.forensics import explain, load_records  # noqa: E402
+from elastic_des.analysis.sweep import summarize_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import simpy
 
-from elastic_des.controller import sorted_percentiles
-from elastic_des.dispatcher import Dispatcher
-from elastic_des.replicas import ReplicaPool
+from elastic_des.engine.controller import sorted_percentiles
+from elastic_des.engine.dispatcher import Dispatcher
+from elastic_des.engine.replicas import ReplicaPool
 
 QUANTILES = (0.5, 0.95, 0.99)
 

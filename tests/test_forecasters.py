@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from elastic_des import rng
-from elastic_des.app import build
+from elastic_des.factory import build
 from elastic_des.config import SpikeConfig, TraceConfig
 from elastic_des.errors import ConfigError
-from elastic_des.forecasters.history import warmup_history
+from elastic_des.engine.history import warmup_history
 from elastic_des.forecasters.networks import LSTMForecaster, TCNForecaster
 from elastic_des.forecasters.simple import EWMAForecaster, SeasonalNaiveForecaster, SMAForecaster
-from elastic_des.traces import load_rate_trace, load_request_trace, resolve_trace_path
-from elastic_des.workload import build_workload
+from elastic_des.engine.traces import load_rate_trace, load_request_trace, resolve_trace_path
+from elastic_des.engine.workload import build_workload
 
 TICK_S = 60.0
 PERIOD = 24  # ticks per cycle of the test sinusoid

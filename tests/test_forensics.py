@@ -15,9 +15,9 @@ from omegaconf import OmegaConf
 
 from conftest import compose_config
 from elastic_des.app import run
-from elastic_des.counterfactual import decision, load_run_config, replay
+from elastic_des.analysis.counterfactual import decision, load_run_config, replay
 from elastic_des.errors import ConfigError
-from elastic_des.forensics import TEMPLATES, clock, explain, load_records, number, rank_by_proxy, reason
+from elastic_des.analysis.forensics import TEMPLATES, clock, explain, load_records, number, rank_by_proxy, reason
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,19 +8,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from elastic_des.app import build
+from elastic_des.factory import build
 from elastic_des.errors import ConfigError
-from elastic_des.observation import Observation
-from elastic_des.policies.base import PolicyContext
+from elastic_des.engine.observation import Observation
+from elastic_des.engine.policy import PolicyContext
 from elastic_des.policies.hpa import HPAPolicy
 from elastic_des.policies.kpa import KPAPolicy
 from elastic_des.policies.predictive import PredictivePolicy, horizon_ticks
 from elastic_des.policies.static import StaticPolicy
 from elastic_des.policies.threshold import ThresholdPolicy
 from elastic_des.rng import stream
-from elastic_des.simulation import simulate_world
+from elastic_des.engine.simulation import simulate_world
 from elastic_des.theory import replicas_for_slo
-from elastic_des.workload import build_workload
+from elastic_des.engine.workload import build_workload
 
 SLOTS = 16
 

@@ -17,10 +17,10 @@ from elastic_des.agent.state import COMPONENTS, StateConfig, StateEncoder
 from elastic_des.agent.training import window_scenario
 from elastic_des.app import run
 from elastic_des.errors import ConfigError
-from elastic_des.observation import Observation
-from elastic_des.policies.base import PolicyContext
-from elastic_des.policies.q_learning import QLearningPolicy, shipped_model
-from elastic_des.workload import build_workload
+from elastic_des.engine.observation import Observation
+from elastic_des.engine.policy import PolicyContext
+from elastic_des.agent.policy import QLearningPolicy, shipped_model
+from elastic_des.engine.workload import build_workload
 
 HOLD = 1  # index of delta 0 in the default actions [-1, 0, 1, 2]
 

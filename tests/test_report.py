@@ -16,8 +16,8 @@ from omegaconf import OmegaConf
 
 from conftest import compose_config
 from elastic_des.app import run
-from elastic_des.forensics import load_records, rank_by_proxy
-from elastic_des.report import hourly_compliance, plot_ticks
+from elastic_des.analysis.forensics import load_records, rank_by_proxy
+from elastic_des.analysis.report import hourly_compliance, plot_ticks
 
 FIGURES = ("architecture", "demand_capacity", "latency", "cost", "hourly_sla")
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -17,7 +17,7 @@ from scipy import stats
 
 from conftest import compose_config
 from elastic_des.app import run
-from elastic_des.sweep import ci95, collect, summarize_sweep
+from elastic_des.analysis.sweep import ci95, collect, summarize_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -123,7 +123,7 @@ def test_variants_are_the_overrides_that_vary(tmp_path, caplog):
                   "run/world": "slm/threshold", "run/seed": seed, "cost/usd": cost, "sla/compliance": 0.99,
                   "sla/met": bool(seed)})
     fake_job(tmp_path, "4", ["policy=threshold", "policy.upper=0.9", "seed=0"], None)
-    with caplog.at_level(logging.WARNING, logger="elastic_des.sweep"):
+    with caplog.at_level(logging.WARNING, logger="elastic_des.analysis.sweep"):
         jobs = collect(tmp_path)
     assert "jobs without a summary.json" in caplog.text and "4" in caplog.text
     assert list(jobs["sweep/variant"]) == ["policy.upper=0.6"] * 2 + ["policy.upper=0.8"] * 2
@@ -144,6 +144,6 @@ def test_ci95_needs_two_values():
 
 
 def test_no_summaries_write_nothing(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="elastic_des.sweep"):
+    with caplog.at_level(logging.WARNING, logger="elastic_des.analysis.sweep"):
         assert summarize_sweep(tmp_path) == {}
     assert "nothing to aggregate" in caplog.text and not list(tmp_path.iterdir())

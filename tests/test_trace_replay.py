@@ -16,8 +16,8 @@ import pytest
 from scipy import stats
 
 from elastic_des.app import run
-from elastic_des.traces import PACKAGED_TRACES
-from elastic_des.workload import build_workload
+from elastic_des.engine.traces import PACKAGED_TRACES
+from elastic_des.engine.workload import build_workload
 from scenario_yaml import scenario_overrides
 
 AZURE = "AzureLLMInferenceTrace_code.csv"

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.common import current_run, headline
-from elastic_des.report import HEADLINE, architecture
+from elastic_des.analysis.report import HEADLINE, architecture
 
 st.title("Architecture")
 run = current_run()

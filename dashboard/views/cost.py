@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard.common import current_run, headline, usd
 from dashboard.runs import hourly_cost, savings_over_time
-from elastic_des.plots import cumulative_cost
+from elastic_des.analysis.plots import cumulative_cost
 
 TIME = alt.X("time_h:Q", title="simulated time (h)")
 

@@ -1,8 +1,8 @@
 """Decision forensics: one decision of the policy, in words and numbers,
 and what a different action at that tick would have changed.
 
-The sentence is :func:`elastic_des.forensics.explain`; the counterfactual is
-:func:`elastic_des.counterfactual.replay`, which simulates the policy's world
+The sentence is :func:`elastic_des.analysis.forensics.explain`; the counterfactual is
+:func:`elastic_des.analysis.counterfactual.replay`, which simulates the policy's world
 again from the run's own config (a few seconds for a day).
 """
 
@@ -16,9 +16,9 @@ from omegaconf import OmegaConf
 
 from dashboard.common import current_run, headline, usd
 from elastic_des.config import ExplainConfig
-from elastic_des.counterfactual import load_run_config, replay
+from elastic_des.analysis.counterfactual import load_run_config, replay
 from elastic_des.errors import ConfigError
-from elastic_des.forensics import action, clock, explain, number, rank_by_proxy, tick_s
+from elastic_des.analysis.forensics import action, clock, explain, number, rank_by_proxy, tick_s
 
 TOP_K = 10
 

@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboard.common import current_run, headline, pct, usd
 from dashboard.runs import Run, at_time
-from elastic_des.forensics import clock
+from elastic_des.analysis.forensics import clock
 
 FRAMES = 80
 FRAME_S = 0.5

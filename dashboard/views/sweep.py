@@ -2,8 +2,8 @@
 compliance, cost saved), mean ± 95% CI over seeds, and every job's numbers.
 
 The tables are the sweep callback's ``sweep_aggregate.csv`` and
-``sweep_summary.csv`` (:mod:`elastic_des.sweep`); the figures are
-:func:`elastic_des.plots.pareto` and :func:`elastic_des.plots.savings`.
+``sweep_summary.csv`` (:mod:`elastic_des.analysis.sweep`); the figures are
+:func:`elastic_des.analysis.plots.pareto` and :func:`elastic_des.analysis.plots.savings`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.common import current_sweep
-from elastic_des.plots import pareto, savings
-from elastic_des.sweep import savings_points
+from elastic_des.analysis.plots import pareto, savings
+from elastic_des.analysis.sweep import savings_points
 
 
 def mean_ci(agg: pd.DataFrame, metric: str, fmt: str, scale: float = 1.0) -> pd.Series:

@@ -5,8 +5,7 @@ Gymnasium-style environment and training.
 * :mod:`~elastic_des.agent.reward`: SLA, cost and stability terms;
 * :mod:`~elastic_des.agent.mdp`: both, plus actions, tick by tick;
 * :mod:`~elastic_des.agent.qtable`: values, Bellman update, model files;
+* :mod:`~elastic_des.agent.policy`: the ``q_learning`` policy;
 * :mod:`~elastic_des.agent.env`: ``AutoscaleEnv`` with ``reset``/``step``;
 * :mod:`~elastic_des.agent.training`: ``task=train``.
-
-The policy itself is :class:`elastic_des.policies.q_learning.QLearningPolicy`.
 """

@@ -35,7 +35,7 @@ The state, actions and reward are those of the q_learning policy's config
 How it works: the controller asks its policy for a decision from inside
 SimPy's event loop and needs the answer at once. To hand that moment to an
 outside caller without rebuilding the simulation here, the run executes
-:func:`~elastic_des.simulation.simulate_world` in a worker thread whose
+:func:`~elastic_des.engine.simulation.simulate_world` in a worker thread whose
 policy blocks at each decision until ``step`` supplies the action. Exactly
 one of the two threads runs at any time, so a run is as deterministic as an
 ordinary one.
@@ -54,10 +54,11 @@ from elastic_des.agent.mdp import AutoscaleMDP
 from elastic_des.agent.reward import Reward
 from elastic_des.agent.state import StateEncoder
 from elastic_des.errors import ConfigError, require
-from elastic_des.observation import Observation
-from elastic_des.policies.base import Decision, Policy, PolicyContext
-from elastic_des.simulation import simulate_world
-from elastic_des.workload import build_workload
+from elastic_des.factory import build
+from elastic_des.engine.observation import Observation
+from elastic_des.engine.policy import Decision, Policy, PolicyContext
+from elastic_des.engine.simulation import simulate_world
+from elastic_des.engine.workload import build_workload
 
 
 class _Aborted(Exception):
@@ -121,7 +122,6 @@ class AutoscaleEnv:
 
     def reset(self, seed: Optional[int] = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new run with workload seed ``seed`` (default ``cfg.seed``)."""
-        from elastic_des.app import build  # app imports the agent package for its task table
 
         self.close()
         cfg = self.cfg

@@ -13,7 +13,7 @@ an MDP (the Gymnasium vocabulary):
 
 :class:`AutoscaleMDP` holds what this needs to remember between ticks (the
 last move and the pending action), so both the in-loop
-:class:`~elastic_des.policies.q_learning.QLearningPolicy` and the stepped
+:class:`~elastic_des.agent.policy.QLearningPolicy` and the stepped
 :class:`~elastic_des.agent.env.AutoscaleEnv` see the very same problem.
 """
 
@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 from elastic_des.agent.reward import Reward
 from elastic_des.agent.state import StateEncoder
 from elastic_des.errors import ConfigError, require
-from elastic_des.observation import Observation
+from elastic_des.engine.observation import Observation
 from elastic_des.theory import replicas_for_slo
 
 if TYPE_CHECKING:  # policies import this module: importing them here would be circular
-    from elastic_des.policies.base import PolicyContext
+    from elastic_des.engine.policy import PolicyContext
 
 
 def action_names(deltas: Sequence[int]) -> list[str]:

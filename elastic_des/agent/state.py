@@ -1,7 +1,7 @@
 """The agent's state: a handful of bands of what the controller observes.
 
 Tabular Q-learning needs a small, discrete state. Each component below is a
-number computed from one :class:`~elastic_des.observation.Observation`,
+number computed from one :class:`~elastic_des.engine.observation.Observation`,
 cut into bands by a list of increasing ``edges``: band ``k`` holds the values
 ``v`` with ``edges[k-1] < v <= edges[k]``, so a component with ``n`` edges
 has ``n + 1`` bands and band = the number of edges strictly below ``v``.

@@ -9,7 +9,7 @@ Episodes
     The fleet starts at the Erlang C size for the window's first rate, as if
     it had been tracking the load until then.
 Learning
-    The :class:`~elastic_des.policies.q_learning.QLearningPolicy` runs in the
+    The :class:`~elastic_des.agent.policy.QLearningPolicy` runs in the
     controller loop with ε-greedy actions and a Bellman update per tick.
     ``train.episodes_per_round`` episodes start from the same table (in
     parallel with ``train.jobs`` processes); their transitions are then
@@ -48,14 +48,15 @@ from elastic_des import rng as rng_streams
 from elastic_des.agent.qtable import QTable
 from elastic_des.atomic import atomic_path, to_json, write_json, write_text
 from elastic_des.errors import require
-from elastic_des.policies.q_learning import Learning, QLearningPolicy
+from elastic_des.factory import build
+from elastic_des.agent.policy import Learning, QLearningPolicy
 from elastic_des.progress import interactive
-from elastic_des.service import mean_service_s
-from elastic_des.simulation import simulate_world
+from elastic_des.engine.service import mean_service_s
+from elastic_des.engine.simulation import simulate_world
 from elastic_des.theory import replicas_for_slo
-from elastic_des.workload import build_workload
+from elastic_des.engine.workload import build_workload
 
-Q_LEARNING_TARGET = "elastic_des.policies.q_learning.QLearningPolicy"
+Q_LEARNING_TARGET = "elastic_des.agent.policy.QLearningPolicy"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,6 @@ def _erlang_c_replicas(world: Any, scenario: Any, rate_rps: float) -> int:
 def run_episode(cfg_data: dict, values: np.ndarray, visits: np.ndarray, episode: Episode) -> dict:
     """Simulate one episode from the table ``(values, visits)``; returns its
     transitions (train episodes) and metrics. Runs in a worker process."""
-    from elastic_des.app import build  # app imports this module for its task table
 
     cfg = OmegaConf.create(cfg_data)
     wall_start = time.perf_counter()
@@ -152,7 +152,8 @@ def decay(start: float, end: float, n: int) -> np.ndarray:
     return np.geomspace(start, end, n) if n > 1 else np.array([start])
 
 
-def validate(cfg: DictConfig) -> None:
+def validate_training(cfg: DictConfig) -> None:
+    """The train group and its cross-field rules (run by :func:`elastic_des.validate.validate`)."""
     t = cfg.train
     require(cfg.policy.get("_target_") == Q_LEARNING_TARGET, "policy", cfg.policy.get("_target_"),
             "task=train trains the q_learning policy; add policy=q_learning")
@@ -181,8 +182,8 @@ def config_hash(cfg: DictConfig) -> str:
 
 
 def train(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
-    """Train the q_learning policy of ``cfg``; see the module docs. Returns the summary."""
-    validate(cfg)
+    """Train the q_learning policy of ``cfg`` (validated by :func:`elastic_des.validate.validate`);
+    see the module docs. Returns the summary."""
     t = cfg.train
     wall_start = time.perf_counter()
     data = OmegaConf.to_container(cfg, resolve=True)

@@ -1,18 +1,5 @@
-"""Demand forecasters. Each has a config dataclass registered in Hydra's
-ConfigStore as ``forecaster/base_<name>``; ``conf/forecaster/<name>.yaml`` extends it."""
-
-from hydra.core.config_store import ConfigStore
-
-from elastic_des.forecasters.networks import LSTMConfig, TCNConfig
-from elastic_des.forecasters.simple import EWMAConfig, SeasonalNaiveConfig, SMAConfig
-
-FORECASTER_SCHEMAS = {
-    "sma": SMAConfig,
-    "ewma": EWMAConfig,
-    "seasonal_naive": SeasonalNaiveConfig,
-    "lstm": LSTMConfig,
-    "tcn": TCNConfig,
-}
-
-for _name, _schema in FORECASTER_SCHEMAS.items():
-    ConfigStore.instance().store(group="forecaster", name=f"base_{_name}", node=_schema)
+"""Demand forecasters behind one interface
+(:class:`elastic_des.engine.forecast.Forecaster`): ``simple`` (SMA, EWMA,
+seasonal naive) and the torch networks (``neural``, ``networks``; their
+schemas in ``schemas``, so composing a config never imports torch).
+:mod:`elastic_des.config` registers the schemas as ``forecaster/base_<name>``."""

@@ -16,13 +16,11 @@ model files are shared (:mod:`elastic_des.forecasters.neural`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from elastic_des.errors import require
-from elastic_des.forecasters.neural import NeuralConfig, NeuralForecaster
+from elastic_des.forecasters.neural import NeuralForecaster
 
 
 class LSTMNet(nn.Module):
@@ -99,31 +97,3 @@ class TCNForecaster(NeuralForecaster):
 
     def build_net(self) -> nn.Module:
         return TCNNet(self.horizon_ticks, self.hidden, self.kernel_size, self.levels)
-
-
-@dataclass
-class LSTMConfig(NeuralConfig):
-    """An LSTM forecaster (see NeuralConfig for the shared fields).
-
-    layers: stacked LSTM layers.
-    """
-
-    _target_: str = "elastic_des.forecasters.networks.LSTMForecaster"
-    layers: int = 1
-
-
-@dataclass
-class TCNConfig(NeuralConfig):
-    """A TCN forecaster (see NeuralConfig for the shared fields).
-
-    kernel_size: taps of each causal convolution.
-    levels: convolutions, with dilations 1, 2, 4, ... 2**(levels-1).
-    train_steps: fewer than the LSTM's by default: on CPU a step of the
-        TCN costs two to four times one of the LSTM (torch's dilated-convolution
-        backward is slow at these sizes), and it converges in fewer.
-    """
-
-    _target_: str = "elastic_des.forecasters.networks.TCNForecaster"
-    train_steps: int = 400
-    kernel_size: int = 3
-    levels: int = 5

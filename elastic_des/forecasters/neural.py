@@ -17,7 +17,7 @@ Where the model comes from:
 * ``model_path`` set: the model is loaded when the forecaster is built
   (see :mod:`elastic_des.forecasters.modelfile`) and never retrained.
 * otherwise: it is trained by :meth:`NeuralForecaster.warm_up` on the
-  monitoring history before the run (:mod:`elastic_des.forecasters.history`),
+  monitoring history before the run (:mod:`elastic_des.engine.history`),
   or by an explicit :meth:`NeuralForecaster.fit`, and can be kept with
   :meth:`NeuralForecaster.save`.
 
@@ -33,7 +33,6 @@ import hashlib
 import math
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -43,7 +42,7 @@ from torch import nn
 
 from elastic_des.errors import ConfigError, require, require_positive
 from elastic_des.forecasters import modelfile
-from elastic_des.forecasters.base import Forecaster, as_rates
+from elastic_des.engine.forecast import Forecaster, as_rates
 
 
 @contextmanager
@@ -78,32 +77,6 @@ def init_uniform_(net: nn.Module, generator: torch.Generator) -> None:
 
 def _digest(history: np.ndarray) -> str:
     return hashlib.sha256(history.tobytes()).hexdigest()
-
-
-@dataclass
-class NeuralConfig:
-    """What every learned forecaster shares.
-
-    window_ticks: observed rates the network sees (the input window).
-    horizon_ticks: ticks it predicts at once; must cover
-        ``controller.forecast_horizon_ticks``.
-    hidden: width of the network (LSTM state, TCN channels).
-    model_path: a model saved with ``save()``; null trains one on the warm-up
-        history instead. The architecture fields must match the file's.
-    train_steps: Adam steps (training only).
-    batch_size: windows per step (training only).
-    learning_rate: Adam's initial step size, annealed to 0 (training only).
-    seed: seeds initialization and minibatches (training only).
-    """
-
-    window_ticks: int = 60
-    horizon_ticks: int = 15
-    hidden: int = 32
-    model_path: Optional[str] = None
-    train_steps: int = 800
-    batch_size: int = 64
-    learning_rate: float = 0.003
-    seed: int = 0
 
 
 class NeuralForecaster(Forecaster):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from elastic_des.errors import require, require_positive
-from elastic_des.forecasters.base import Forecaster
+from elastic_des.engine.forecast import Forecaster
 
 
 class SMAForecaster(Forecaster):

@@ -45,8 +45,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from elastic_des.errors import ConfigError
-from elastic_des.observation import Observation
-from elastic_des.policies.base import Decision, Policy, PolicyContext
+from elastic_des.engine.observation import Observation
+from elastic_des.engine.policy import Decision, Policy, PolicyContext
 
 
 class StabilizationWindow:

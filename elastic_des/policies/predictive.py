@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from elastic_des.errors import ConfigError
-from elastic_des.observation import Observation
-from elastic_des.policies.base import Decision, Policy, PolicyContext
+from elastic_des.engine.observation import Observation
+from elastic_des.engine.policy import Decision, Policy, PolicyContext
 from elastic_des.policies.hpa import StabilizationWindow
 from elastic_des.theory import replicas_for_slo
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from elastic_des.errors import ConfigError
-from elastic_des.observation import Observation
-from elastic_des.policies.base import Decision, Policy, PolicyContext
+from elastic_des.engine.observation import Observation
+from elastic_des.engine.policy import Decision, Policy, PolicyContext
 from elastic_des.theory import replicas_for_slo
 
 

@@ -34,7 +34,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from scipy import stats
 
-from elastic_des import plots
+from elastic_des.analysis import plots
 from elastic_des.atomic import write_text
 
 log = logging.getLogger(__name__)

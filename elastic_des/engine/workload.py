@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from elastic_des import rng as rng_streams
-from elastic_des.distributions import LogNormal, make_distribution
+from elastic_des.engine.distributions import LogNormal, make_distribution
 from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
-from elastic_des.traces import RateTrace, load_rate_trace, load_request_trace, resolve_trace_path
+from elastic_des.engine.traces import RateTrace, load_rate_trace, load_request_trace, resolve_trace_path
 
 GRID_S = 10.0  # resolution at which profiles report their peak and mean
 

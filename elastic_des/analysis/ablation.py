@@ -9,7 +9,7 @@ runs all four combinations on the same arrivals::
     SLM              the smaller model alone    both
 
 ``python run.py experiment=ablation`` runs them (one Hydra job each; see
-``conf/experiment/ablation.yaml``) and ``python -m elastic_des.ablation
+``conf/experiment/ablation.yaml``) and ``python -m elastic_des.analysis.ablation
 <sweep folder>`` reads each job's ``summary.json`` and prints the table,
 with the saving split into the part due to the smaller model (static LLM →
 static SLM) and the part due to elasticity on top of it (static SLM →

@@ -16,11 +16,11 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import simpy
 
-from elastic_des.dispatcher import Dispatcher
-from elastic_des.forecasters.base import Forecaster
-from elastic_des.observation import Observation
-from elastic_des.policies.base import Decision, Policy
-from elastic_des.replicas import ReplicaPool
+from elastic_des.engine.dispatcher import Dispatcher
+from elastic_des.engine.forecast import Forecaster
+from elastic_des.engine.observation import Observation
+from elastic_des.engine.policy import Decision, Policy
+from elastic_des.engine.replicas import ReplicaPool
 
 TICK_COLUMNS = (
     "time_s", "arrivals", "arrival_rate_rps", "completions", "drops", "queue_length", "in_flight",

@@ -38,13 +38,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from elastic_des.atomic import write_json
 from elastic_des.config import Config
-from elastic_des.controller import TICK_COLUMNS
+from elastic_des.engine.controller import TICK_COLUMNS
 from elastic_des.errors import ConfigError, require
-from elastic_des.forensics import RunRecords, check_explain, explain as explain_decision, load_records, rank_by_proxy
-from elastic_des.observation import Observation
-from elastic_des.policies.base import Decision, Policy, PolicyContext
-from elastic_des.simulation import WorldResult, simulate_world
-from elastic_des.workload import Workload, build_workload
+from elastic_des.factory import build
+from elastic_des.analysis.forensics import RunRecords, check_explain, explain as explain_decision, load_records, rank_by_proxy
+from elastic_des.engine.observation import Observation
+from elastic_des.engine.policy import Decision, Policy, PolicyContext
+from elastic_des.engine.simulation import WorldResult, simulate_world
+from elastic_des.engine.workload import Workload, build_workload
 
 
 class ForcedActionPolicy(Policy):
@@ -152,16 +153,10 @@ class Counterfactual:
                 f"would have missed the SLO; it would have cost {cost_text}")
 
 
-def _build(node, field: str):
-    from elastic_des.app import build  # the app imports this module for task=explain
-
-    return build(node, field)
-
-
 def _history(cfg: DictConfig, workload: Workload, policy: Policy, end_s: float) -> WorldResult:
     """The policy's world up to ``end_s``, then drained."""
     scenario = OmegaConf.merge(cfg.scenario, {"duration_s": end_s})
-    return simulate_world(cfg.world, scenario, cfg.controller, policy, _build(cfg.forecaster, "forecaster"),
+    return simulate_world(cfg.world, scenario, cfg.controller, policy, build(cfg.forecaster, "forecaster"),
                           workload, cfg.seed, field="world")
 
 
@@ -195,9 +190,9 @@ def replay(cfg: DictConfig, records: RunRecords, tick: int, action: str, window_
     times = records.candidate_ticks["time_s"].to_numpy()  # row i: the observation of decision i
     start_s, end_s = float(times[tick]), float(times[min(tick + window_ticks, len(times) - 1)])
     workload = build_workload(cfg.scenario, cfg.seed)
-    factual = _history(cfg, workload, _build(cfg.policy, "policy"), end_s)
+    factual = _history(cfg, workload, build(cfg.policy, "policy"), end_s)
     _check_reproduces(factual, records, tick, end_s)
-    forced = _history(cfg, workload, ForcedActionPolicy(_build(cfg.policy, "policy"), tick, target), end_s)
+    forced = _history(cfg, workload, ForcedActionPolicy(build(cfg.policy, "policy"), tick, target), end_s)
     slo_s = float(cfg.scenario.slo.latency_s)
     requests, misses_taken, cost_taken = _window(factual, tick, start_s, end_s, slo_s)
     _, misses_forced, cost_forced = _window(forced, tick, start_s, end_s, slo_s)
@@ -234,7 +229,7 @@ def top_decisions(cfg: DictConfig, records: RunRecords, top_k: int, window_ticks
 def explain(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
     """``task=explain``: explain and replay ``explain.tick`` of ``explain.run_dir``
     (or, without a tick, its ``top_k`` decisions, rewriting its report)."""
-    from elastic_des.report import write_report
+    from elastic_des.analysis.report import write_report  # matplotlib loads only when a report is written
 
     e = cfg.explain
     check_explain(e)

@@ -14,7 +14,7 @@ tick), with their drop time set to the exact moment the timeout expired, so
 no timer event per request is needed.
 
 Service itself is a timeout whose value is the request and its replica and
-whose callback is the pool's :meth:`~elastic_des.replicas.ReplicaPool.complete`:
+whose callback is the pool's :meth:`~elastic_des.engine.replicas.ReplicaPool.complete`:
 the request process ends once its service has started.
 
 A day of traffic is hundreds of thousands of requests, so the work per
@@ -35,7 +35,7 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL, Event, Process, Timeout
 
-from elastic_des.replicas import Replica, ReplicaPool
+from elastic_des.engine.replicas import Replica, ReplicaPool
 
 NOT_DROPPED, DROPPED_QUEUE_FULL, DROPPED_TIMEOUT = 0, 1, 2
 

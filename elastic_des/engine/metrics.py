@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from elastic_des.dispatcher import DROPPED_QUEUE_FULL, DROPPED_TIMEOUT, NOT_DROPPED
+from elastic_des.engine.dispatcher import DROPPED_QUEUE_FULL, DROPPED_TIMEOUT, NOT_DROPPED
 
 DROP_REASONS = {NOT_DROPPED: "served", DROPPED_QUEUE_FULL: "queue_full", DROPPED_TIMEOUT: "timeout"}
 

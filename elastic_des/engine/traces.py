@@ -22,7 +22,7 @@ import pandas as pd
 
 from elastic_des.errors import ConfigError
 
-PACKAGED_TRACES = Path(__file__).parent / "data" / "traces"
+PACKAGED_TRACES = Path(__file__).resolve().parent.parent / "data" / "traces"
 TIMESTAMP_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 RATE_COLUMNS = ("window_start_s", "total_rate_rps")
 

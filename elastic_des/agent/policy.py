@@ -33,8 +33,8 @@ from elastic_des.agent.qtable import QTable, metadata_path, visit_rate
 from elastic_des.agent.reward import Reward, RewardConfig
 from elastic_des.agent.state import StateConfig, StateEncoder
 from elastic_des.errors import ConfigError
-from elastic_des.observation import Observation
-from elastic_des.policies.base import Decision, Policy, PolicyContext
+from elastic_des.engine.observation import Observation
+from elastic_des.engine.policy import Decision, Policy, PolicyContext
 
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -192,7 +192,7 @@ class QLearningConfig:
     picks the shipped model.
     """
 
-    _target_: str = "elastic_des.policies.q_learning.QLearningPolicy"
+    _target_: str = "elastic_des.agent.policy.QLearningPolicy"
     model_path: Optional[str] = None
     actions: list[int] = field(default_factory=lambda: [-1, 0, 1, 2])
     state: StateConfig = field(default_factory=StateConfig)

@@ -15,7 +15,7 @@ numbers. Numbers are printed by :func:`number`, so a test (or a reader)
 can find the record's values in the sentence.
 
 :func:`rank_by_proxy` picks the scaling actions worth a closer look without
-re-running anything; :mod:`elastic_des.counterfactual` measures what they
+re-running anything; :mod:`elastic_des.analysis.counterfactual` measures what they
 actually changed.
 """
 
@@ -274,7 +274,7 @@ def rank_by_proxy(decisions: list[dict], ticks: pd.DataFrame, window_ticks: int,
     the ``window_ticks`` ticks after the decision, in the run as it happened
     (``ticks``: the policy's world). A change of capacity matters in
     proportion to the busy traffic it meets; this costs no re-run, and
-    :func:`elastic_des.counterfactual.replay` measures the real difference.
+    :func:`elastic_des.analysis.counterfactual.replay` measures the real difference.
     Ties keep the earlier decision first.
     """
     if window_ticks < 1:

@@ -16,16 +16,16 @@ import pandas as pd
 import simpy
 
 from elastic_des import rng as rng_streams
-from elastic_des.controller import TICK_COLUMNS, Controller
-from elastic_des.dispatcher import Dispatcher
-from elastic_des.errors import ConfigError, require, require_positive
-from elastic_des.forecasters.base import Forecaster
-from elastic_des.forecasters.history import warmup_history
-from elastic_des.metrics import request_table, summarize
-from elastic_des.policies.base import Policy, PolicyContext
-from elastic_des.replicas import ReplicaPool
-from elastic_des.service import mean_service_s, service_times, validate_model
-from elastic_des.workload import Workload
+from elastic_des.engine.controller import TICK_COLUMNS, Controller
+from elastic_des.engine.dispatcher import Dispatcher
+from elastic_des.errors import ConfigError
+from elastic_des.engine.forecast import Forecaster
+from elastic_des.engine.history import warmup_history
+from elastic_des.engine.metrics import request_table, summarize
+from elastic_des.engine.policy import Policy, PolicyContext
+from elastic_des.engine.replicas import ReplicaPool
+from elastic_des.engine.service import mean_service_s, service_times
+from elastic_des.engine.workload import Workload
 
 
 @dataclass
@@ -37,31 +37,6 @@ class WorldResult:
     requests: pd.DataFrame
     ticks: pd.DataFrame
     decisions: list[dict]
-
-
-def validate_fleet(fleet, field: str) -> None:
-    require(fleet.min_replicas >= 0, f"{field}.min_replicas", fleet.min_replicas, "must be >= 0")
-    require(
-        fleet.max_replicas >= max(fleet.min_replicas, 1),
-        f"{field}.max_replicas",
-        fleet.max_replicas,
-        f"must be >= min_replicas ({fleet.min_replicas}) and >= 1",
-    )
-    if fleet.initial_replicas is not None:
-        require(
-            fleet.min_replicas <= fleet.initial_replicas <= fleet.max_replicas,
-            f"{field}.initial_replicas", fleet.initial_replicas,
-            f"must be within [min_replicas, max_replicas] = [{fleet.min_replicas}, {fleet.max_replicas}]",
-        )
-    if fleet.queue_capacity is not None:
-        require(fleet.queue_capacity >= 0, f"{field}.queue_capacity", fleet.queue_capacity, "must be >= 0 or null")
-    if fleet.queue_timeout_s is not None:
-        require_positive(f"{field}.queue_timeout_s", fleet.queue_timeout_s)
-
-
-def validate_slo(slo) -> None:
-    require_positive("scenario.slo.latency_s", slo.latency_s)
-    require(0 < slo.target_compliance < 1, "scenario.slo.target_compliance", slo.target_compliance, "must be in (0, 1)")
 
 
 def policy_context(world, scenario, controller, workload: Workload, seed: int, field: str = "world") -> PolicyContext:
@@ -94,14 +69,11 @@ def simulate_world(
 ) -> WorldResult:
     """Simulate ``world`` under ``policy`` on ``workload``; see module docs.
 
-    ``field`` is the config path of ``world``, for error messages.
+    ``field`` is the config path of ``world``, for error messages. The
+    config is expected to have passed :func:`elastic_des.validate.validate`
+    (``elastic_des.run`` does that first); called directly, the engine's
+    constructors still refuse impossible values with a ``ValueError``.
     """
-    validate_model(world.model, f"{field}.model")
-    validate_fleet(world.fleet, f"{field}.fleet")
-    validate_slo(scenario.slo)
-    require_positive("controller.tick_s", controller_cfg.tick_s)
-    require(controller_cfg.forecast_horizon_ticks >= 1, "controller.forecast_horizon_ticks",
-            controller_cfg.forecast_horizon_ticks, "must be >= 1")
     wall_start = time.perf_counter()
     model, fleet = world.model, world.fleet
     env = simpy.Environment()

@@ -29,8 +29,8 @@ from omegaconf import OmegaConf
 
 from elastic_des import rng as rng_streams
 from elastic_des.errors import require_non_negative, require_positive
-from elastic_des.traces import load_rate_trace, load_request_trace
-from elastic_des.workload import (
+from elastic_des.engine.traces import load_rate_trace, load_request_trace
+from elastic_des.engine.workload import (
     GRID_S,
     PiecewiseRateProfile,
     RateProfile,
@@ -84,7 +84,7 @@ def _rate_trace_past(trace_cfg, path, span_s: float) -> RateProfile:
     """The trace windows before the run's first one, at most ``span_s`` of run time.
 
     The run starts at the window that holds ``start_s`` (see
-    :func:`elastic_des.workload.build_workload`), so the history ends there.
+    :func:`elastic_des.engine.workload.build_workload`), so the history ends there.
     """
     trace = load_rate_trace(path)
     first = min(int(trace_cfg.start_s // trace.window_s), len(trace.rate_rps))

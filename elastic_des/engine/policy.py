@@ -1,7 +1,7 @@
 """The contract between the controller and a scaling policy.
 
 At every decision tick the controller hands the policy an
-:class:`~elastic_des.observation.Observation` and gets back a
+:class:`~elastic_des.engine.observation.Observation` and gets back a
 :class:`Decision`: the number of replicas the fleet should have
 (provisioning or ready), the rule that produced it and the numbers behind
 the rule, which the decision forensics turn into a sentence.
@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from elastic_des.observation import Observation
+from elastic_des.engine.observation import Observation
 
 
 @dataclass(frozen=True)

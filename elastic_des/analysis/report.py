@@ -5,7 +5,7 @@ It reads what the run wrote (``summary.json``, ``ticks.parquet``,
 baseline side by side: the headline numbers, demand against capacity, the
 latency percentiles against the SLO, the cumulative cost, the SLA compliance
 of every hour, a diagram of the decision loop, and the most consequential
-scaling decisions explained in words (:mod:`elastic_des.forensics`).
+scaling decisions explained in words (:mod:`elastic_des.analysis.forensics`).
 
 Everything is drawn from the per-tick table, never from the per-request
 one, so a day's report takes a few seconds. The figures are embedded in the
@@ -27,10 +27,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 from omegaconf import DictConfig, OmegaConf
 
-from elastic_des import plots
+from elastic_des.analysis import plots
 from elastic_des.atomic import write_text
-from elastic_des.forensics import check_explain, load_records, rank_by_proxy
-from elastic_des.service import mean_service_s
+from elastic_des.analysis.forensics import check_explain, load_records, rank_by_proxy
+from elastic_des.engine.service import mean_service_s
 
 HEADLINE = (  # summary key, label, format
     ("sla/compliance", "requests meeting the SLO", "{:.3%}"),
@@ -175,7 +175,7 @@ def write_report(run_dir: Path, cfg: DictConfig, top: Optional[pd.DataFrame] = N
     """Write ``report.html`` and ``figures/*.png`` into ``run_dir``.
 
     ``top``: the decision table (from
-    :func:`elastic_des.counterfactual.top_decisions`); by default the
+    :func:`elastic_des.analysis.counterfactual.top_decisions`); by default the
     ``explain.top_k`` scaling actions ranked by proxy.
     """
     check_explain(cfg.explain)
