@@ -15,7 +15,7 @@ from typing import Optional
 
 import streamlit as st
 
-from dashboard.runs import Run, Sweep, latest, load_run, load_sweep
+from dashboard.runs import MARKER, Run, Sweep, latest, load_run, load_sweep
 from elastic_des.errors import ConfigError
 
 RUNS_ROOT, SWEEPS_ROOT = Path("outputs/runs"), Path("outputs/sweeps")
@@ -27,7 +27,7 @@ def folder_inputs(run_dir: Optional[str], sweep_dir: Optional[str]) -> None:
     """The sidebar's folder fields; ``run_dir``/``sweep_dir``: the command line's."""
     query = st.query_params
     defaults = {
-        "run_dir": query.get("run") or run_dir or str(latest(RUNS_ROOT, "summary.json") or ""),
+        "run_dir": query.get("run") or run_dir or str(latest(RUNS_ROOT, MARKER) or ""),
         "sweep_dir": query.get("sweep") or sweep_dir or str(latest(SWEEPS_ROOT, "multirun.yaml") or ""),
     }
     for key, value in defaults.items():

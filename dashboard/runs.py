@@ -29,6 +29,8 @@ from omegaconf.errors import OmegaConfBaseException
 from elastic_des.analysis import sweep
 from elastic_des.engine.controller import TICK_COLUMNS
 from elastic_des.errors import ConfigError, require
+from elastic_des.factory import check_targets
+from elastic_des.runfolder import MARKER, incomplete_reason, is_run_folder
 from elastic_des.analysis.forensics import RunRecords, load_records
 from elastic_des.analysis.report import plot_ticks
 
@@ -77,19 +79,30 @@ def _folder(path: Optional[str | Path], field: str, hint: str) -> Path:
 
 def _jobs(folder: Path) -> list[Path]:
     """The run folders directly below ``folder`` (the jobs of a sweep)."""
-    return sorted(p.parent for p in folder.glob("*/summary.json"))
+    return sorted(p.parent for p in folder.glob(f"*/{MARKER}"))
+
+
+def _foreign_target(cfg: DictConfig) -> Optional[str]:
+    try:
+        check_targets(cfg, "")
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def load_run(path: Optional[str | Path]) -> Run:
     """Read and check the run folder ``path`` (``dashboard.run_dir``)."""
     field = "dashboard.run_dir"
     folder = _folder(path, field, RUN_HINT)
-    missing = [name for name in RUN_FILES if not (folder / name).is_file()]
-    if missing:
+    if not is_run_folder(folder):
         jobs = _jobs(folder)
         if jobs:
             raise ConfigError(f"{field} = {str(folder)!r}: holds {len(jobs)} run folders (a sweep?) but is not one "
                               f"itself: open it in the Sweep page, or pick one of them, e.g. {jobs[0]}")
+    reason = incomplete_reason(folder)
+    require(reason is None, field, str(folder), f"not a complete run folder: {reason}; {RUN_HINT}")
+    missing = [name for name in RUN_FILES if not (folder / name).is_file()]
+    if missing:
         raise ConfigError(f"{field} = {str(folder)!r}: not a run folder, it has no {', '.join(missing)}; {RUN_HINT}")
     try:
         records = load_records(folder)
@@ -108,6 +121,10 @@ def load_run(path: Optional[str | Path]) -> Run:
     # counterfactual replay needs the strict :func:`load_run_config`).
     try:
         cfg = OmegaConf.load(folder / ".hydra" / "config.yaml")
+        # A shared folder is data, not code: the counterfactual button builds
+        # its policy, so refuse any class that is not the project's own now.
+        refused = _foreign_target(cfg)
+        require(refused is None, field, str(folder), f"its .hydra/config.yaml is refused: {refused}")
         require(cfg.get("task", "simulate") == "simulate", field, str(folder),
                 f"holds a task={cfg.get('task')} run, not a simulate run")
         ticks = plot_ticks(records.ticks, cfg)
@@ -161,7 +178,7 @@ def savings_over_time(ticks: pd.DataFrame) -> pd.DataFrame:
 
 def latest(root: str | Path, marker: str) -> Optional[Path]:
     """The most recently written folder below ``root`` holding ``marker``
-    (``summary.json`` for runs, ``multirun.yaml`` for sweeps), if any."""
+    (``complete.json``, the completion marker, for runs; ``multirun.yaml`` for sweeps), if any."""
     root = Path(root)
     if not root.is_dir():
         return None

@@ -3,17 +3,30 @@
 ``run(cfg, output_dir)`` is pure: everything it does follows from the config
 and seed, it touches no global state, and it returns the summary dict.
 ``main`` is the thin Hydra entry point used by ``run.py`` and the
-``elastic-des`` console script.
+``elastic-des`` console script, and :class:`RunFolders` the Hydra callback
+that validates a run before Hydra makes its folder.
+
+A run with an output folder writes it through :mod:`elastic_des.runfolder`:
+under a temporary name, moved into place complete, with a completion marker.
+In a multirun a failing job is recorded as failed in its folder (the other
+jobs still run; the sweep callback exits non-zero listing the failures), and
+a job whose folder is already complete with the same config is skipped, so
+rerunning an interrupted sweep resumes it.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
+import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Mapping, Optional
 
 import hydra
 import pandas as pd
-from omegaconf import DictConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 import elastic_des.config  # noqa: F401  (registers the schemas)
 from elastic_des.agent.training import train
@@ -27,6 +40,7 @@ from elastic_des.factory import build
 from elastic_des.forecasters.simple import EWMAForecaster
 from elastic_des.policies.static import StaticPolicy
 from elastic_des.progress import SimTimeBar
+from elastic_des.runfolder import building, check_creatable, check_writable, completed_summary, record_failure
 from elastic_des.validate import validate
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -44,6 +58,17 @@ def savings(candidate: dict, baseline: dict) -> dict:
         "savings/cost_fraction": 1.0 - cost / base_cost if base_cost > 0 else float("nan"),
         "savings/sla_delta": candidate["sla/compliance"] - baseline["sla/compliance"],
     }
+
+
+def timing(results: dict[str, WorldResult]) -> dict:
+    """Wall-clock figures of each world (``timing.json``): not results, so kept
+    out of ``summary.json``, which the same config and seed reproduce byte for byte."""
+    out = {}
+    for role, result in results.items():
+        requests = len(result.requests)
+        out[role] = {"wall_s": result.wall_s,
+                     "requests_per_wall_s": requests / result.wall_s if result.wall_s > 0 else float("nan")}
+    return out
 
 
 def _labelled(result: WorldResult, role: str, label: str, frame: str) -> pd.DataFrame:
@@ -93,6 +118,7 @@ def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
         write_jsonl(output_dir / "decisions.jsonl",
                     ({"world": labels["candidate"], **d} for d in results["candidate"].decisions))
         write_json(output_dir / "summary.json", summary)
+        write_json(output_dir / "timing.json", timing(results))
         if cfg.output.report:
             write_report(output_dir, cfg)
     return summary
@@ -101,10 +127,39 @@ def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
 TASKS = {"simulate": simulate, "train": train, "explain": explain}
 
 
-def run(cfg: DictConfig, output_dir: Optional[Path] = None) -> dict:
-    """Validate ``cfg``, run ``cfg.task`` and return its summary; write outputs to ``output_dir``."""
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+
+
+@contextmanager
+def run_log(folder: Path) -> Iterator[None]:
+    """Log to ``folder/run.log`` for the duration of the block."""
+    handler = logging.FileHandler(folder / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def run(cfg: DictConfig, output_dir: Optional[Path] = None, hydra_files: Mapping[str, str] = {}) -> dict:
+    """Validate ``cfg``, run ``cfg.task`` and return its summary.
+
+    With ``output_dir``, the task's files, ``.hydra/config.yaml`` (``cfg``)
+    and the ``hydra_files`` (name: YAML text, beside it) are written under a
+    temporary name and moved into place over ``output_dir`` when complete
+    (:func:`elastic_des.runfolder.building`); on error ``output_dir`` is left
+    as it was.
+    """
     validate(cfg, tuple(TASKS))
-    return TASKS[cfg.task](cfg, Path(output_dir) if output_dir is not None else None)
+    task = TASKS[cfg.task]
+    if output_dir is None:
+        return task(cfg, None)
+    with building(Path(output_dir), OmegaConf.to_yaml(cfg), hydra_files) as staging:
+        with run_log(staging):
+            return task(cfg, staging)
 
 
 def _shown(value) -> str:
@@ -126,15 +181,76 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _task_config(config: DictConfig) -> DictConfig:
+    """The composed config without its ``hydra`` node, as the task receives it."""
+    cfg = copy.deepcopy(config)
+    with read_write(cfg), open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+class RunFolders(Callback):
+    """Checks before Hydra makes any folder (registered in ``conf/config.yaml``).
+
+    A single run is validated and its output folder checked (writable, and a
+    run folder if it exists) before Hydra creates it, so bad input leaves no
+    folder behind and an unwritable folder is an error message, not a
+    traceback. A multirun checks that its sweep folder can be made; each job
+    is validated by :func:`main`, which records a failure in the job's folder.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        from hydra.core.hydra_config import HydraConfig
+
+        HydraConfig.instance().set_config(config)  # hydra.run.dir reads ${hydra:...}
+        try:
+            validate(_task_config(config), tuple(TASKS))
+            check_writable(Path(config.hydra.run.dir))
+        except ConfigError as exc:
+            raise SystemExit(f"error: {exc}") from None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        try:
+            check_creatable(Path(config.hydra.sweep.dir))
+        except ConfigError as exc:
+            raise SystemExit(f"error: {exc}") from None
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()  # made by Hydra for this run; an empty folder is no run
+    except OSError:
+        pass
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    config_yaml = OmegaConf.to_yaml(cfg)
+    files = {"hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})),
+             "overrides.yaml": OmegaConf.to_yaml(hydra_cfg.overrides.task)}
+    if multirun:
+        done = completed_summary(output_dir, config_yaml)
+        if done is not None:
+            print(f"{output_dir.name}: already complete with the same config, skipped")
+            return done.get("sla/compliance")
     try:
-        summary = run(cfg, output_dir)
-    except ConfigError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        summary = run(cfg, output_dir, files)
+    except Exception as exc:
+        if not multirun:
+            _remove_if_empty(output_dir)
+            if isinstance(exc, ConfigError):
+                raise SystemExit(f"error: {exc}") from None
+            raise
+        # One failing job must not end the sweep: record it, let the others run.
+        record_failure(output_dir, config_yaml, files, exc)
+        print(f"error: job {output_dir.name} failed: {exc}", file=sys.stderr)
+        return None
     print(format_summary(summary))
     print(f"outputs: {output_dir}")
     return summary.get("sla/compliance")

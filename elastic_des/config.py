@@ -25,6 +25,7 @@ from elastic_des.policies.kpa import KPAConfig
 from elastic_des.policies.predictive import PredictiveConfig
 from elastic_des.policies.static import StaticConfig
 from elastic_des.policies.threshold import ThresholdConfig
+from elastic_des.runfolder import run_dirname
 
 
 @dataclass
@@ -347,8 +348,9 @@ FORECASTER_SCHEMAS = {
 
 def register_configs() -> None:
     """Register the schemas so YAML files can extend them by name, and the
-    ``task_outputs`` resolver used by ``hydra.run.dir``."""
+    ``task_outputs`` and ``run_dirname`` resolvers used by ``hydra.run.dir``."""
     OmegaConf.register_new_resolver("task_outputs", task_outputs, replace=True)
+    OmegaConf.register_new_resolver("run_dirname", run_dirname, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
     cs.store(group="scenario", name="base_scenario", node=ScenarioConfig)

@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from omegaconf import OmegaConf
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -42,11 +41,7 @@ def runs_module():
 def make_run(folder: Path, *overrides: str) -> dict:
     """A run folder as ``python run.py`` leaves it, Hydra's config included."""
     cfg = compose_config(*FAST, *overrides)
-    summary = run(cfg, folder)
-    (folder / ".hydra").mkdir()
-    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
-    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
-    return summary
+    return run(cfg, folder, {"overrides.yaml": yaml.safe_dump(list(overrides))})
 
 
 @pytest.fixture(scope="module")

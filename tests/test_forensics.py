@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from omegaconf import OmegaConf
 
 from conftest import compose_config
 from elastic_des.app import run
@@ -29,9 +28,7 @@ SPIKE = ("scenario.duration_s=3600", "output.progress=false", "output.report=fal
 def simulate_run(run_dir: Path, *overrides: str) -> Path:
     """A run folder as ``python run.py`` leaves it, Hydra's config record included."""
     cfg = compose_config(*overrides)
-    run(cfg, run_dir)
-    (run_dir / ".hydra").mkdir()
-    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # what Hydra writes before the job
+    run(cfg, run_dir)  # writes .hydra/config.yaml and the completion marker too
     return run_dir
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
 from conftest import compose_config
 from elastic_des.app import run
@@ -63,18 +62,16 @@ def test_explain_rewrites_the_table_with_counterfactuals(report_run, tmp_path):
     """``task=explain`` without a tick replays the top decisions (holding
     instead) and rewrites the report with what each changed."""
     original, cfg, _ = report_run
-    run_dir = Path(shutil.copytree(original, tmp_path / "run"))
-    (run_dir / ".hydra").mkdir()
-    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # as Hydra does
+    run_dir = Path(shutil.copytree(original, tmp_path / "run"))  # with its .hydra/ and completion marker
     explain_cfg = compose_config(*RUN, "task=explain", f"explain.run_dir={run_dir}", "explain.top_k=2")
-    summary = run(explain_cfg, tmp_path)
+    summary = run(explain_cfg, tmp_path / "explain")
     page = (run_dir / "report.html").read_text()
     for i in (1, 2):
         assert summary[f"top{i}/counterfactual"].startswith("had it held at ")
         assert html.escape(summary[f"top{i}/counterfactual"]) in page
         assert html.escape(summary[f"top{i}/decision"]) in page
     assert "replayed with the counterfactual action <code>hold</code>" in page
-    assert (tmp_path / "explain.json").is_file()
+    assert (tmp_path / "explain" / "explain.json").is_file()
 
 
 def test_plot_data_are_the_run_tables(report_run):

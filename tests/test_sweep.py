@@ -18,11 +18,11 @@ from scipy import stats
 from conftest import compose_config
 from elastic_des.app import run
 from elastic_des.analysis.sweep import ci95, collect, summarize_sweep
+from elastic_des.runfolder import building
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
 JOB = ("scenario.duration_s=1800", "output.progress=false", "output.report=false", "output.requests=false")
-WALL = ("run/wall_s", "run/requests_per_wall_s", "baseline/run/wall_s", "baseline/run/requests_per_wall_s")
 
 
 def multirun(sweep_dir: Path, *launcher: str) -> None:
@@ -49,7 +49,8 @@ def check_sweep(sweep_dir: Path) -> pd.DataFrame:
     table = pd.read_csv(sweep_dir / "sweep_summary.csv").set_index("sweep/job_dir")
     assert set(table.index) == set(summaries)
     for job, summary in summaries.items():
-        assert set(summary) | {"sweep/overrides", "sweep/variant"} == set(table.columns)
+        assert set(summary) | {"sweep/overrides", "sweep/variant", "sweep/status", "sweep/error"} == set(table.columns)
+        assert table.loc[job, "sweep/status"] == "complete"
         for key, value in summary.items():
             shown = table.loc[job, key]
             assert shown == value or (value is None and pd.isna(shown)), (job, key)
@@ -78,7 +79,7 @@ def test_jobs_in_one_process_do_not_share_state():
     a = compose_config(*JOB, "policy=threshold", "seed=0")
     b = compose_config(*JOB, "policy=threshold", "seed=1", "scenario.workload.base_rate_rps=12")
     first, _, again = run(a), run(b), run(a)
-    assert {k: v for k, v in first.items() if k not in WALL} == {k: v for k, v in again.items() if k not in WALL}
+    assert first == again
 
 
 @pytest.mark.slow
@@ -93,8 +94,7 @@ def test_joblib_sweep_matches_single_runs(tmp_path):
     for job, row in table.iterrows():
         alone = run(compose_config(*JOB, f"policy={row['run/policy']}", f"seed={row['run/seed']}"))
         for key, value in alone.items():
-            if key not in WALL:
-                assert row[key] == value or (pd.isna(row[key]) and pd.isna(value)), (job, key)
+            assert row[key] == value or (pd.isna(row[key]) and pd.isna(value)), (job, key)
 
 
 @pytest.mark.slow
@@ -107,11 +107,14 @@ def test_ray_sweep(tmp_path):
 
 
 def fake_job(sweep_dir: Path, name: str, overrides: list[str], summary: dict | None) -> None:
+    """A job folder as a run leaves it: complete with ``summary``, or (None) interrupted."""
     job = sweep_dir / name
-    (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    if summary is not None:
-        (job / "summary.json").write_text(json.dumps(summary))
+    if summary is None:
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+        return
+    with building(job, "seed: 0\n", {"overrides.yaml": yaml.safe_dump(overrides)}) as staging:
+        (staging / "summary.json").write_text(json.dumps(summary))
 
 
 def test_variants_are_the_overrides_that_vary(tmp_path, caplog):
@@ -125,7 +128,7 @@ def test_variants_are_the_overrides_that_vary(tmp_path, caplog):
     fake_job(tmp_path, "4", ["policy=threshold", "policy.upper=0.9", "seed=0"], None)
     with caplog.at_level(logging.WARNING, logger="elastic_des.analysis.sweep"):
         jobs = collect(tmp_path)
-    assert "jobs without a summary.json" in caplog.text and "4" in caplog.text
+    assert "jobs left out of the aggregate: 4 (it has no complete.json" in caplog.text
     assert list(jobs["sweep/variant"]) == ["policy.upper=0.6"] * 2 + ["policy.upper=0.8"] * 2
     paths = summarize_sweep(tmp_path)
     assert set(paths) == {"summary", "aggregate", "pareto"}  # no baseline in these jobs: no savings plot

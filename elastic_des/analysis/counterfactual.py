@@ -40,7 +40,8 @@ from elastic_des.atomic import write_json
 from elastic_des.config import Config
 from elastic_des.engine.controller import TICK_COLUMNS
 from elastic_des.errors import ConfigError, require
-from elastic_des.factory import build
+from elastic_des.factory import build, check_targets
+from elastic_des.runfolder import require_complete
 from elastic_des.analysis.forensics import RunRecords, check_explain, explain as explain_decision, load_records, rank_by_proxy
 from elastic_des.engine.observation import Observation
 from elastic_des.engine.policy import Decision, Policy, PolicyContext
@@ -92,10 +93,18 @@ def forced_target(action: str, before: int, fleet) -> int:
 def load_run_config(run_dir: Path) -> DictConfig:
     """The composed config a run was made with (Hydra's ``.hydra/config.yaml``),
     checked against the current schemas."""
-    path = Path(run_dir) / ".hydra" / "config.yaml"
-    require(path.is_file(), "explain.run_dir", str(run_dir), f"has no {path.relative_to(run_dir)}: not a run folder")
+    run_dir = Path(run_dir)
+    require(run_dir.is_dir(), "explain.run_dir", str(run_dir), "is not a folder")
+    require_complete(run_dir, "explain.run_dir")
+    path = run_dir / ".hydra" / "config.yaml"
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path))
+        recorded = OmegaConf.load(path)
+        # A run folder may come from someone else: nothing it names is built
+        # unless it is one of the project's own classes (checked before anything else).
+        check_targets(recorded, "")
+        cfg = OmegaConf.merge(OmegaConf.structured(Config), recorded)
+    except ConfigError as exc:
+        raise ConfigError(f"explain.run_dir = {str(run_dir)!r}: its .hydra/config.yaml is refused: {exc}") from None
     except OmegaConfBaseException as exc:
         raise ConfigError(f"explain.run_dir = {str(run_dir)!r}: its config no longer fits the schema: {exc}") from None
     require(cfg.task == "simulate", "explain.run_dir", str(run_dir), f"holds a task={cfg.task} config, not a simulate run")

@@ -15,6 +15,13 @@ the last job has returned, :class:`SweepSummary` (registered under
 * ``sweep_pareto.png`` (cost against SLA compliance, with the static
   baseline) and ``sweep_savings.png`` (cost saved against the baseline).
 
+Only complete job folders (with the completion marker of
+:mod:`elastic_des.runfolder`) are aggregated. A job that failed or did not
+finish is listed in ``sweep_summary.csv`` with ``sweep/status`` (``failed``
+or ``incomplete``) and ``sweep/error``, and the callback then exits non-zero
+naming those jobs. ``python -m elastic_des.sweep DIR`` (re)aggregates any
+sweep folder the same way, e.g. after an interrupted sweep.
+
 The callback runs where the sweep was launched, after every job, whichever
 launcher ran them (basic, joblib, Ray), reading the jobs' files: with a
 remote launcher the sweep folder must be on storage both sides see.
@@ -36,6 +43,7 @@ from scipy import stats
 
 from elastic_des.analysis import plots
 from elastic_des.atomic import write_text
+from elastic_des.runfolder import failure, incomplete_reason, is_run_folder
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +55,41 @@ def _overrides(job_dir: Path) -> list[str]:
     return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
 
 
+def job_folders(sweep_dir: Path) -> list[Path]:
+    """The job folders of a sweep: its run folders, hidden (partial) ones excepted."""
+    return sorted(p for p in Path(sweep_dir).iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and is_run_folder(p))
+
+
+def unfinished(sweep_dir: Path) -> list[tuple[str, str, str]]:
+    """``(job folder, status, reason)`` of every job that is not complete:
+    status ``failed`` (its ``failed.json``) or ``incomplete``."""
+    found = []
+    for job_dir in job_folders(sweep_dir):
+        error, reason = failure(job_dir), incomplete_reason(job_dir)
+        if error is not None:
+            found.append((job_dir.name, "failed", error))
+        elif reason is not None:
+            found.append((job_dir.name, "incomplete", reason))
+    return found
+
+
 def collect(sweep_dir: Path) -> pd.DataFrame:
-    """One row per job of the sweep (every ``summary.json`` below ``sweep_dir``)."""
+    """One row per complete job of the sweep (its ``summary.json``)."""
     sweep_dir = Path(sweep_dir)
-    rows = []
-    for path in sorted(sweep_dir.rglob("summary.json")):
-        job_dir = path.parent
+    rows, skipped = [], []
+    for job_dir in job_folders(sweep_dir):
+        reason = incomplete_reason(job_dir)
+        if reason is None and not (job_dir / "summary.json").is_file():
+            reason = "no summary.json (not a simulate task)"
+        if reason is not None:
+            skipped.append(f"{job_dir.name} ({reason})")
+            continue
         overrides = _overrides(job_dir)
-        rows.append({**json.loads(path.read_text()), "sweep/job_dir": str(job_dir.relative_to(sweep_dir)),
+        rows.append({**json.loads((job_dir / "summary.json").read_text()), "sweep/job_dir": job_dir.name,
                      "sweep/overrides": " ".join(overrides), "_overrides": overrides})
-    missing = [p.parent.relative_to(sweep_dir) for p in sweep_dir.rglob(".hydra")
-               if not (p.parent / "summary.json").is_file()]
-    if missing:
-        log.warning("jobs without a summary.json (failed, or not a simulate task): %s",
-                    ", ".join(map(str, sorted(missing))))
+    if skipped:
+        log.warning("jobs left out of the aggregate: %s", "; ".join(skipped))
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame.from_records(rows)
@@ -137,12 +166,15 @@ def summarize_sweep(sweep_dir: Path) -> dict[str, Path]:
     sweep_dir = Path(sweep_dir)
     jobs = collect(sweep_dir)
     if jobs.empty:
-        log.warning("no summary.json under %s: nothing to aggregate", sweep_dir)
+        log.warning("no complete job under %s: nothing to aggregate", sweep_dir)
         return {}
     agg = aggregate(jobs)
     paths = {"summary": sweep_dir / "sweep_summary.csv", "aggregate": sweep_dir / "sweep_aggregate.csv",
              "pareto": sweep_dir / "sweep_pareto.png"}
-    write_text(paths["summary"], jobs.to_csv(index=False))
+    failed = pd.DataFrame([{"sweep/job_dir": name, "sweep/status": status, "sweep/error": reason}
+                           for name, status, reason in unfinished(sweep_dir)])
+    table = pd.concat([jobs.assign(**{"sweep/status": "complete", "sweep/error": ""}), failed], ignore_index=True)
+    write_text(paths["summary"], table.to_csv(index=False))
     write_text(paths["aggregate"], agg.to_csv(index=False))
     plots.save_png(plots.pareto(pareto_points(agg)), paths["pareto"])
     if "savings/cost_fraction.mean" in agg:
@@ -155,6 +187,20 @@ class SweepSummary(Callback):
     """Aggregate a multirun into ``sweep_*.csv`` and ``sweep_*.png`` when it ends."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        paths = summarize_sweep(Path(config.hydra.sweep.dir))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        paths = summarize_sweep(sweep_dir)
         for path in paths.values():
             log.info("sweep: wrote %s", path)
+        message = unfinished_message(sweep_dir)
+        if message:
+            raise SystemExit(message)  # after the aggregate: the finished jobs are not lost
+
+
+def unfinished_message(sweep_dir: Path) -> str:
+    """``error: 1 of 3 jobs did not complete: ...`` (one line per job), or ``""``."""
+    bad = unfinished(sweep_dir)
+    if not bad:
+        return ""
+    total = len(job_folders(sweep_dir))
+    lines = [f"  {name}: {status}: {reason}" for name, status, reason in bad]
+    return "\n".join([f"error: {len(bad)} of {total} jobs of {sweep_dir} did not complete:", *lines])
