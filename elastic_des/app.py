@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping, Optional
@@ -189,6 +190,10 @@ def _task_config(config: DictConfig) -> DictConfig:
     return cfg
 
 
+def _one_line(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 class RunFolders(Callback):
     """Checks before Hydra makes any folder (registered in ``conf/config.yaml``).
 
@@ -198,6 +203,10 @@ class RunFolders(Callback):
     traceback. A multirun checks that its sweep folder can be made; each job
     is validated by :func:`main`, which records a failure in the job's folder.
     """
+
+    def __init__(self) -> None:
+        # Made only by Hydra's command line: there, a warning reads as one line, like an error.
+        warnings.formatwarning = _one_line
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         from hydra.core.hydra_config import HydraConfig

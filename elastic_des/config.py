@@ -300,6 +300,18 @@ class TrainConfig:
 
 
 @dataclass
+class LimitsConfig:
+    """What a run may ask of the machine, checked before it starts.
+
+    max_memory_gb: refuse a run whose up-front memory estimate (expected
+    requests and thinning candidates, see :mod:`elastic_des.planning`)
+    exceeds this many GB; null: 80% of this machine's physical memory.
+    """
+
+    max_memory_gb: Optional[float] = None
+
+
+@dataclass
 class Config:
     """The whole run. ``policy`` and ``forecaster`` are ``_target_`` nodes
     from their config groups; see ``conf/policy`` and ``conf/forecaster``."""
@@ -315,6 +327,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 def task_outputs(task: str, world: str) -> str:

@@ -15,6 +15,12 @@ class ConfigError(ValueError):
     """Bad input: a config value, a trace file or a model file."""
 
 
+class ConfigWarning(UserWarning):
+    """Input that runs but probably does not mean what it says (a spike after
+    the end of the run, a trace without requests, an overload an unbounded
+    queue absorbs): a warning naming the field, never silence."""
+
+
 def require(condition: bool, field: str, value: Any, constraint: str) -> None:
     """Raise :class:`ConfigError` naming ``field`` unless ``condition`` holds."""
     if not condition:

@@ -8,25 +8,69 @@ own checks run too. It raises :class:`~elastic_des.errors.ConfigError`
 naming the field and the value; when it returns, the run cannot fail on its
 input half-way through. :func:`elastic_des.app.run` calls it first.
 
+Before any range check, every key must be a field of its schema (a key
+added with Hydra's ``+`` is refused with the message a typo gets) and every
+number must be finite. Before anything is built, the planned demand
+(:mod:`elastic_des.planning`) must fit ``limits.max_memory_gb``. Input that
+runs but is likely a mistake gets a :class:`~elastic_des.errors.ConfigWarning`.
+
 The engine's constructors keep cheap ``ValueError`` guards of their own,
 for direct library use without a config.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import warnings
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from elastic_des import rng as rng_streams
 from elastic_des.agent.training import validate_training
 from elastic_des.analysis.forensics import check_explain
 from elastic_des.engine.distributions import make_distribution
+from elastic_des.engine.history import warmup_history
+from elastic_des.engine.service import mean_service_s
 from elastic_des.engine.workload import SyntheticRateProfile, validated_trace_path
-from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
+from elastic_des.errors import ConfigError, ConfigWarning, require, require_non_negative, require_positive
 from elastic_des.factory import build
+from elastic_des.planning import Demand, default_memory_limit_gb, memory_estimate_bytes, planned_demand
 
 SERVICE_MODELS = ("tokens", "exponential")
+
+
+def check_known_keys(node: Any, field: str = "") -> None:
+    """Every key of a schema-typed node is a field of its schema.
+
+    Hydra refuses a typo (``scenario.workload.base_rte=50``) while composing,
+    but ``+scenario.workload.base_rte=50`` adds the key; this refuses it with
+    the same message."""
+    if isinstance(node, DictConfig):
+        schema = OmegaConf.get_type(node)
+        known = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+        for key in node.keys():
+            path = f"{field}.{key}" if field else str(key)
+            if known is not None and key not in known:
+                raise ConfigError(f"Could not override '{path}'.\nKey '{key}' not in '{schema.__name__}'\n"
+                                  f"    full_key: {path}\n    object_type={schema.__name__}")
+            check_known_keys(node._get_node(key), path)
+    elif isinstance(node, ListConfig):
+        for i in range(len(node)):
+            check_known_keys(node._get_node(i), f"{field}[{i}]")
+
+
+def check_finite(value: Any, field: str = "") -> None:
+    """Every number in ``value`` (a plain container, e.g. the resolved config) is finite."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_finite(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            check_finite(item, f"{field}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{field} = {value!r}: must be a finite number")
 
 
 def validate_model(model: Any, field: str) -> None:
@@ -71,8 +115,9 @@ def validate_world(world: Any, field: str) -> None:
     validate_fleet(world.fleet, f"{field}.fleet")
 
 
-def validate_scenario(scenario: Any, seed: int) -> None:
-    """Duration, SLO, request sizes and arrivals (the trace file, or the synthetic profile)."""
+def validate_scenario(scenario: Any, seed: int, limits: Any) -> Demand:
+    """Duration, SLO, request sizes and arrivals (the trace file, or the
+    synthetic profile); the planned demand, checked against ``limits``."""
     require_positive("scenario.duration_s", scenario.duration_s)
     slo = scenario.slo
     require_positive("scenario.slo.latency_s", slo.latency_s)
@@ -82,8 +127,83 @@ def validate_scenario(scenario: Any, seed: int) -> None:
     make_distribution(workload.output_tokens, "scenario.workload.output_tokens")
     if workload.trace.path is not None:
         validated_trace_path(workload.trace, "scenario.workload.trace")
-    else:
-        SyntheticRateProfile(workload, scenario.duration_s, rng_streams.stream(seed, "rate_noise"))
+        return check_demand(scenario, limits)
+    for i, spike in enumerate(workload.spikes):
+        if spike.start_s >= scenario.duration_s:
+            warn(f"scenario.workload.spikes[{i}].start_s", spike.start_s,
+                 f"at or after the end of the run (scenario.duration_s = {scenario.duration_s:g}): "
+                 "the spike never happens")
+    # The size of the run first: the profile allocates its noise windows.
+    demand = check_demand(scenario, limits)
+    SyntheticRateProfile(workload, scenario.duration_s, rng_streams.stream(seed, "rate_noise"))
+    return demand
+
+
+def warn(field: str, value: Any, message: str) -> None:
+    warnings.warn(f"{field} = {value!r}: {message}", ConfigWarning, stacklevel=2)
+
+
+def check_demand(scenario: Any, limits: Any) -> Demand:
+    """The planned demand fits in memory; a trace has requests in the run's window."""
+    if limits.max_memory_gb is not None:
+        require_positive("limits.max_memory_gb", limits.max_memory_gb)
+    demand = planned_demand(scenario)
+    trace = scenario.workload.trace
+    if trace.path is not None and demand.requests == 0:
+        what = f"scenario.workload.trace.path = {trace.path!r}"
+        if trace.format == "timestamps":
+            raise ConfigError(f"{what}: no request of the trace arrives within the {scenario.duration_s:g} s run "
+                              f"(start_s = {trace.start_s!r}, time_compression = {trace.time_compression!r})")
+        warn("scenario.workload.trace.path", trace.path,
+             f"the trace has no requests in the run's {scenario.duration_s:g} s (every rate is 0)")
+    limit = limits.max_memory_gb
+    limit_text = f"limits.max_memory_gb = {limit!r}"
+    if limit is None:
+        limit = default_memory_limit_gb()
+        limit_text = f"limits.max_memory_gb = null ({limit:.3g} GB, 80% of this machine's memory)"
+    estimate_gb = memory_estimate_bytes(demand) / 1e9
+    if estimate_gb > limit:
+        raise ConfigError(
+            f"{demand.source}: the run would hold about {demand.requests:.3g} requests "
+            f"({demand.candidates:.3g} candidate arrivals while sampling), an estimated {estimate_gb:.3g} GB, "
+            f"over {limit_text}: shorten the run or lower the rate, or raise the limit"
+        )
+    return demand
+
+
+def warn_unbounded_overload(cfg: Any, demand: Demand) -> None:
+    """An unbounded queue that the planned peak overloads grows without bound: say so."""
+    worlds = [("world", cfg.world, cfg.world.fleet.max_replicas)]
+    if cfg.baseline.enabled:
+        replicas = cfg.baseline.replicas if cfg.baseline.replicas is not None else cfg.baseline.world.fleet.max_replicas
+        worlds.append(("baseline.world", cfg.baseline.world, replicas))
+    for field, world, replicas in worlds:
+        if world.fleet.queue_capacity is not None:
+            continue
+        capacity = replicas * world.model.slots_per_replica / mean_service_s(world.model, cfg.scenario.workload)
+        if demand.peak_rps > capacity:
+            timeout = world.fleet.queue_timeout_s
+            tail = (f"; requests still time out after {field}.fleet.queue_timeout_s = {timeout:g} s" if timeout
+                    else ", and latency with it (queue_timeout_s is null too)")
+            warn(f"{field}.fleet.queue_capacity", None,
+                 f"an unbounded queue, and the planned peak of {demand.peak_rps:.4g} req/s exceeds the capacity of "
+                 f"{replicas} replicas ({capacity:.4g} req/s): the queue grows through the overload{tail}")
+
+
+def check_warmup(cfg: Any, forecaster: Any) -> None:
+    """A forecaster that trains on the warm-up history gets enough of it."""
+    needs = getattr(forecaster, "window_ticks", None), getattr(forecaster, "horizon_ticks", None)
+    if None in needs or getattr(forecaster, "model_path", None) is not None:
+        return
+    span = needs[0] + needs[1]
+    c = cfg.controller
+    history = warmup_history(cfg.scenario, c.tick_s, cfg.seed, c.warmup_days)
+    require(len(history) > span, "controller.warmup_days", c.warmup_days,
+            f"gives {len(history)} ticks of warm-up history (controller.tick_s = {c.tick_s:g}); forecaster "
+            f"{forecaster.name} trains on it and needs more than window_ticks + horizon_ticks = {span} "
+            "(a longer warm-up, smaller windows, or forecaster.model_path)")
+    require(float(history.sum()) > 0, "controller.warmup_days", c.warmup_days,
+            f"gives a warm-up history with no requests: forecaster {forecaster.name} has nothing to train on")
 
 
 def validate_controller(controller: Any) -> None:
@@ -95,22 +215,25 @@ def validate_controller(controller: Any) -> None:
 
 def validate(cfg: Any, tasks: tuple[str, ...]) -> None:
     """Check the whole of ``cfg`` for ``cfg.task`` (one of ``tasks``); see the module docs."""
+    check_known_keys(cfg)
+    check_finite(OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else {})
     require(cfg.task in tasks, "task", cfg.task, f"must be one of {', '.join(tasks)}")
     require(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed", cfg.seed, "must be an integer >= 0")
     if cfg.task == "explain":
         check_explain(cfg.explain)  # the run it explains carries its own, recorded config
         return
-    validate_scenario(cfg.scenario, cfg.seed)
+    demand = validate_scenario(cfg.scenario, cfg.seed, cfg.limits)
     validate_world(cfg.world, "world")
     if cfg.baseline.enabled:
         validate_world(cfg.baseline.world, "baseline.world")
         if cfg.baseline.replicas is not None:
             require(cfg.baseline.replicas >= 1, "baseline.replicas", cfg.baseline.replicas, "must be >= 1 or null")
     validate_controller(cfg.controller)
+    warn_unbounded_overload(cfg, demand)
     check_explain(cfg.explain)  # the report's decision table
     policy = cfg.policy
     if cfg.task == "train":
         validate_training(cfg)
         policy = OmegaConf.merge(policy, {"untrained": True})  # training starts from an empty table
     build(policy, "policy")
-    build(cfg.forecaster, "forecaster")
+    check_warmup(cfg, build(cfg.forecaster, "forecaster"))

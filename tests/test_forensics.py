@@ -190,7 +190,9 @@ def test_explain_command_keeps_the_run_folder_intact(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert yaml.safe_load((tmp_path / run_dir / ".hydra" / "config.yaml").read_text())["task"] == "simulate"
-    result = json.loads((tmp_path / "outputs/explain/slm/default__threshold__0/explain.json").read_text())
+    # named by the explain command's own overrides (explain.run_dir, explain.tick): see run_dirname
+    (explained,) = (tmp_path / "outputs/explain/slm").glob("default__threshold__0__*/explain.json")
+    result = json.loads(explained.read_text())
     assert result["explain/decision"] == explain(record)
     assert result["counterfactual/extra_misses"] > 0
     assert result["explain/counterfactual"] in out.stdout

@@ -94,7 +94,7 @@ def load_run_config(run_dir: Path) -> DictConfig:
     """The composed config a run was made with (Hydra's ``.hydra/config.yaml``),
     checked against the current schemas."""
     run_dir = Path(run_dir)
-    require(run_dir.is_dir(), "explain.run_dir", str(run_dir), "is not a folder")
+    require(run_dir.is_dir(), "explain.run_dir", str(run_dir), "not a run folder: no such folder")
     require_complete(run_dir, "explain.run_dir")
     path = run_dir / ".hydra" / "config.yaml"
     try:

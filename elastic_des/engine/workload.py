@@ -205,6 +205,20 @@ def scaled_rate_windows(trace: RateTrace, trace_cfg) -> tuple[float, np.ndarray]
     return trace.window_s / compression, trace.rate_rps * compression * trace_cfg.rate_scale
 
 
+def run_rate_windows(trace: RateTrace, trace_cfg, duration_s: float, field: str) -> tuple[float, np.ndarray]:
+    """The window length and rates of a rate trace from ``start_s`` on, in run
+    time; the trace must cover the run (``field`` is the trace's config path)."""
+    first = int(trace_cfg.start_s // trace.window_s)
+    trace_s = len(trace.rate_rps) * trace.window_s
+    require(first < len(trace.rate_rps), f"{field}.start_s", trace_cfg.start_s,
+            f"must be within the trace ({trace_s:g} s)")
+    window, all_rates = scaled_rate_windows(trace, trace_cfg)
+    rates = all_rates[first:]
+    require(len(rates) * window >= duration_s, f"{field}.time_compression", trace_cfg.time_compression,
+            f"the trace covers {len(rates) * window:g} s of the {duration_s:g} s scenario; compress more or shorten it")
+    return window, rates
+
+
 def build_workload(scenario, seed: int) -> Workload:
     """Sample (or replay) every request of ``scenario`` for run seed ``seed``."""
     field = "scenario.workload"
@@ -223,15 +237,7 @@ def build_workload(scenario, seed: int) -> Workload:
                 trace_cfg, path, duration_s, rng_streams.stream(seed, "trace_scaling"), tfield
             )
             return Workload(arrival, prompt, output, profile, float(duration_s))
-        trace = load_rate_trace(path)
-        first = int(trace_cfg.start_s // trace.window_s)
-        trace_s = len(trace.rate_rps) * trace.window_s
-        require(first < len(trace.rate_rps), f"{tfield}.start_s", trace_cfg.start_s,
-                f"must be within the trace ({trace_s:g} s)")
-        window, all_rates = scaled_rate_windows(trace, trace_cfg)
-        rates = all_rates[first:]
-        require(len(rates) * window >= duration_s, f"{tfield}.time_compression", trace_cfg.time_compression,
-                f"the trace covers {len(rates) * window:g} s of the {duration_s:g} s scenario; compress more or shorten it")
+        window, rates = run_rate_windows(load_rate_trace(path), trace_cfg, duration_s, tfield)
         profile: RateProfile = PiecewiseRateProfile(window, rates, duration_s)
     else:
         profile = SyntheticRateProfile(cfg, duration_s, rng_streams.stream(seed, "rate_noise"), field)
