@@ -59,8 +59,25 @@ def _check_replaceable(final: Path) -> None:
         raise ConfigError(f"output folder {str(final)!r}: is a file, not a folder")
 
 
+def _remove_stale(final: Path) -> None:
+    """Partial and set-aside folders of ``final`` left by a process that was killed."""
+    if not final.parent.is_dir():
+        return
+    for path in final.parent.glob(f".{final.name}.*-*-*"):
+        pid = path.name.rsplit("-", 2)[-2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass  # alive, under another user
+
+
 def _staging_folder(final: Path) -> Path:
     """A new, empty folder beside ``final``; a ConfigError if it cannot be made."""
+    _remove_stale(final)
     staging = final.parent / f".{final.name}{PARTIAL}{os.getpid()}-{time.time_ns()}"
     try:
         staging.mkdir(parents=True)

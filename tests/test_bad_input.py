@@ -9,13 +9,16 @@ must let a user find the line to fix.
 
 from __future__ import annotations
 
+import time
+import warnings
 from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from elastic_des.app import run
-from elastic_des.errors import ConfigError
+from elastic_des.app import TASKS, run
+from elastic_des.errors import ConfigError, ConfigWarning
+from elastic_des.validate import validate
 from elastic_des.engine.traces import load_rate_trace, load_request_trace
 from scenario_yaml import scenario_overrides
 
@@ -189,3 +192,84 @@ def test_malformed_trace_reported_by_a_run(make_cfg, tmp_path):
     path.write_text(AZURE_HEADER + GOOD_ROW + "not a time,100,10\n")
     message = run_fails(make_cfg, *trace_scenario(tmp_path, path=str(path)))
     assert_names(message, str(path), "row 3", "TIMESTAMP", "not a time")
+
+
+# -- finiteness, schema keys, size, warnings -------------------------------
+
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ("scenario.workload.base_rate_rps=inf", "scenario.workload.base_rate_rps"),
+        ("scenario.workload.base_rate_rps=nan", "scenario.workload.base_rate_rps"),
+        ("scenario.workload.spikes=[{start_s:60,duration_s:60,multiplier:inf}]", "scenario.workload.spikes[0].multiplier"),
+        ("scenario.duration_s=inf", "scenario.duration_s"),  # used to blame trend_per_hour
+        ("world.model.cold_start_s=-inf", "world.model.cold_start_s"),
+        ("policy.upper=nan", "policy.upper"),
+    ],
+)
+def test_non_finite_numbers_name_their_field(make_cfg, override, field):
+    assert_names(run_fails(make_cfg, override), f"{field} = ", "must be a finite number")
+
+
+def test_infinite_trace_rate_scale(make_cfg, tmp_path):
+    message = run_fails(make_cfg, *trace_scenario(tmp_path, path="AzureLLMInferenceTrace_code.csv", rate_scale=float("inf")))
+    assert_names(message, "scenario.workload.trace.rate_scale = inf", "finite")
+
+
+def test_plus_key_gets_the_message_of_a_typo(make_cfg):
+    """``+scenario.workload.base_rte=50`` used to run at the default rate."""
+    with pytest.raises(ConfigCompositionException) as typo:
+        make_cfg("scenario.workload.base_rte=50")
+    message = run_fails(make_cfg, "+scenario.workload.base_rte=50")
+    for line in str(typo.value.__cause__).splitlines()[:2]:  # Key 'base_rte' not in 'WorkloadConfig' / full_key
+        assert line in message
+    assert_names(run_fails(make_cfg, "+policy.uper=0.9"), "Key 'uper' not in 'ThresholdConfig'", "full_key: policy.uper")
+    assert_names(run_fails(make_cfg, "+sede=3"), "Key 'sede' not in 'Config'")
+
+
+def test_a_run_too_big_for_memory_is_refused_up_front(make_cfg):
+    """A base rate of 1e6 req/s used to try to allocate 16 GiB; now the
+    estimate refuses it before anything is allocated."""
+    start = time.perf_counter()
+    message = run_fails(make_cfg, "scenario.workload.base_rate_rps=1e6", "scenario.duration_s=86400")
+    assert time.perf_counter() - start < 5
+    assert_names(message, "scenario.workload.base_rate_rps = 1000000.0", "requests", "GB", "limits.max_memory_gb")
+    # The limit is a setting: a tiny one refuses even a small run, naming itself.
+    assert_names(run_fails(make_cfg, "limits.max_memory_gb=1e-6"), "limits.max_memory_gb = 1e-06")
+    assert_names(run_fails(make_cfg, "limits.max_memory_gb=0"), "limits.max_memory_gb = 0", "must be > 0")
+
+
+def test_warm_up_too_short_names_the_warm_up_field(make_cfg):
+    message = run_fails(make_cfg, "forecaster=lstm", "controller.warmup_days=0.01")
+    assert_names(message, "controller.warmup_days = 0.01", "window_ticks + horizon_ticks")
+
+
+def warnings_of(make_cfg, *overrides: str) -> list[str]:
+    """The ConfigWarnings that validating ``overrides`` gives."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validate(make_cfg(*QUICK, *overrides), tuple(TASKS))
+    return [str(w.message) for w in caught if issubclass(w.category, ConfigWarning)]
+
+
+def test_a_spike_after_the_end_of_the_run_warns(make_cfg):
+    found = warnings_of(make_cfg, "scenario.workload.spikes=[{start_s:9000,duration_s:60,multiplier:3}]")
+    assert any("scenario.workload.spikes[0].start_s = 9000.0: at or after the end of the run" in w for w in found)
+    assert warnings_of(make_cfg, "scenario.workload.spikes=[{start_s:60,duration_s:60,multiplier:3}]") == []
+
+
+def test_a_trace_without_requests_warns(make_cfg, tmp_path):
+    path = tmp_path / "zeros.csv"
+    path.write_text("window_start_s,total_rate_rps\n" + "".join(f"{i * 60},0\n" for i in range(20)))
+    found = warnings_of(make_cfg, *trace_scenario(tmp_path, path=str(path), format="rates"))
+    assert any("scenario.workload.trace.path" in w and "no requests" in w for w in found)
+
+
+def test_an_unbounded_queue_the_peak_overloads_warns(make_cfg):
+    overload = ("world.fleet.queue_capacity=null", "world.fleet.queue_timeout_s=null", "world.fleet.max_replicas=2",
+                "scenario.workload.base_rate_rps=40")
+    found = warnings_of(make_cfg, *overload)
+    assert any(w.startswith("world.fleet.queue_capacity = None: an unbounded queue") and "latency" in w for w in found)
+    # Bounded, or with room for the peak: no warning.
+    assert not any("queue_capacity" in w for w in warnings_of(make_cfg, *overload[2:]))
+    assert not any("queue_capacity" in w for w in warnings_of(make_cfg, "world.fleet.queue_capacity=null"))
