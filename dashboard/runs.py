@@ -30,7 +30,7 @@ from elastic_des.analysis import sweep
 from elastic_des.engine.controller import TICK_COLUMNS
 from elastic_des.errors import ConfigError, require
 from elastic_des.factory import check_targets
-from elastic_des.runfolder import MARKER, incomplete_reason, is_run_folder
+from elastic_des.runfolder import MARKER, failure, incomplete_reason, is_run_folder
 from elastic_des.analysis.forensics import RunRecords, load_records
 from elastic_des.analysis.report import plot_ticks
 
@@ -99,11 +99,13 @@ def load_run(path: Optional[str | Path]) -> Run:
         if jobs:
             raise ConfigError(f"{field} = {str(folder)!r}: holds {len(jobs)} run folders (a sweep?) but is not one "
                               f"itself: open it in the Sweep page, or pick one of them, e.g. {jobs[0]}")
-    reason = incomplete_reason(folder)
-    require(reason is None, field, str(folder), f"not a complete run folder: {reason}; {RUN_HINT}")
+    error = failure(folder)
+    require(error is None, field, str(folder), f"the run failed, there is nothing to show: {error}")
     missing = [name for name in RUN_FILES if not (folder / name).is_file()]
     if missing:
         raise ConfigError(f"{field} = {str(folder)!r}: not a run folder, it has no {', '.join(missing)}; {RUN_HINT}")
+    reason = incomplete_reason(folder)  # written whole, with the config it was made with
+    require(reason is None, field, str(folder), f"{reason}; {RUN_HINT}")
     try:
         records = load_records(folder)
     except (OSError, ValueError) as exc:  # unreadable JSON, JSON lines or parquet

@@ -91,6 +91,12 @@ def test_readers_skip_or_refuse_an_incomplete_folder(make_cfg, tmp_path, caplog)
         load_run_config(sweep / "job1")
     assert list(collect(sweep)["sweep/job_dir"]) == ["job0"]
     assert "job1 (it has no complete.json" in caplog.text
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(ROOT))
+        from dashboard.runs import load_run
+
+        with pytest.raises(ConfigError, match="dashboard.run_dir = .*job1.*it has no complete.json"):
+            load_run(sweep / "job1")
     config = sweep / "job0" / ".hydra" / "config.yaml"
     config.write_text(config.read_text().replace("seed: 0", "seed: 5"))  # edited after the run
     with pytest.raises(ConfigError, match="not the config it was made with"):

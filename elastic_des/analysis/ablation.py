@@ -25,8 +25,10 @@ from typing import Iterable
 
 import pandas as pd
 
+from elastic_des.analysis.sweep import job_folders
 from elastic_des.atomic import write_text
 from elastic_des.errors import ConfigError
+from elastic_des.runfolder import incomplete_reason
 
 MODELS = ("llm", "slm")
 FLEETS = ("static", "elastic")
@@ -82,10 +84,13 @@ def decompose(table: pd.DataFrame) -> dict[str, float]:
 
 
 def read_sweep(folder: Path) -> list[dict]:
-    """The ``summary.json`` of every job folder directly under ``folder``."""
-    paths = sorted(Path(folder).glob("*/summary.json"))
+    """The ``summary.json`` of every complete job folder directly under ``folder``
+    (failed or unfinished jobs are left out, as in the sweep aggregate)."""
+    paths = [job / "summary.json" for job in job_folders(Path(folder))
+             if incomplete_reason(job) is None and (job / "summary.json").is_file()]
     if not paths:
-        raise ConfigError(f"sweep folder {folder}: no */summary.json (is this a finished `experiment=ablation` run?)")
+        raise ConfigError(f"sweep folder {folder}: no complete job with a summary.json "
+                          "(is this a finished `experiment=ablation` run?)")
     return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 
