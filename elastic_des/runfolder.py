@@ -88,6 +88,7 @@ def _staging_folder(final: Path) -> Path:
 
 def _move_into_place(staging: Path, final: Path) -> None:
     """Replace ``final`` by ``staging``; the old folder is renamed aside first, then removed."""
+    _check_replaceable(final)  # again: something else may have written into it meanwhile
     old = None
     if final.exists():
         try:

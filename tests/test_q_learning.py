@@ -281,13 +281,13 @@ def test_training_on_a_tiny_budget_improves_the_greedy_policy(make_cfg, tmp_path
     cfg = make_cfg("task=train", "policy=q_learning", *ramp, *coarse, "train.episodes=12", "train.episode_s=1800",
                    "train.jobs=1", "train.eval_every=100", "train.eval_windows=1",
                    f"train.model_dir={tmp_path}", "train.model_name=tiny")
-    summary = run(cfg, tmp_path)
+    summary = run(cfg, tmp_path / "run")  # the run folder is replaced whole: the model goes beside it
     assert summary["train/transitions"] == 12 * (1800 // 60 - 2)
     assert summary["eval/final_reward"] > summary["eval/untrained_reward"]
     assert summary["eval/final_sla"] > summary["eval/untrained_sla"]
-    curve = (tmp_path / "learning_curve.csv").read_text().splitlines()
+    curve = (tmp_path / "run" / "learning_curve.csv").read_text().splitlines()
     assert len(curve) == 1 + 12 + 2
-    assert (tmp_path / "learning_curve.png").stat().st_size > 0
+    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 0
     policy = QLearningPolicy(model_path=str(tmp_path / "tiny.npz"), state=cfg.policy.state)
     assert policy.metadata["training"]["episodes"] == 12
     assert policy.metadata["config_hash"] == summary["train/config_hash"]

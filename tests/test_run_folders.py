@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from conftest import compose_config
 from elastic_des.analysis.counterfactual import load_run_config
 from elastic_des.analysis.sweep import collect
-from elastic_des.app import run
+from elastic_des.app import TASKS, run
 from elastic_des.errors import ConfigError
 from elastic_des.factory import check_targets
 from elastic_des.runfolder import MARKER, config_sha256, incomplete_reason, record_failure, run_dirname
@@ -186,3 +186,20 @@ def test_cli_unwritable_output_folder_is_an_error_not_a_traceback(tmp_path, mode
     assert result.returncode != 0
     assert "cannot be written" in result.stderr and str(tmp_path / "a_file" / "out") in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_files_written_into_the_final_folder_during_a_run_are_not_deleted(make_cfg, tmp_path, monkeypatch):
+    """The old folder is replaced only if it is still a run folder when the new one is ready."""
+    folder = tmp_path / "run"
+    simulate = TASKS["simulate"]
+
+    def writes_beside(cfg, output_dir):
+        folder.mkdir(exist_ok=True)
+        (folder / "model.npz").write_text("someone else's file")
+        return simulate(cfg, output_dir)
+
+    monkeypatch.setitem(TASKS, "simulate", writes_beside)
+    with pytest.raises(ConfigError, match="refusing to replace it"):
+        run(make_cfg(*SHORT), folder)
+    assert (folder / "model.npz").read_text() == "someone else's file"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
