@@ -190,8 +190,10 @@ def warn_unbounded_overload(cfg: Any, demand: Demand) -> None:
                  f"{replicas} replicas ({capacity:.4g} req/s): the queue grows through the overload{tail}")
 
 
-def check_warmup(cfg: Any, forecaster: Any) -> None:
-    """A forecaster that trains on the warm-up history gets enough of it."""
+def check_forecaster(cfg: Any, forecaster: Any) -> None:
+    """A loaded model fits the controller's ticks; a forecaster that trains on
+    the warm-up history gets enough of it."""
+    forecaster.reset(cfg.controller.tick_s)
     needs = getattr(forecaster, "window_ticks", None), getattr(forecaster, "horizon_ticks", None)
     if None in needs or getattr(forecaster, "model_path", None) is not None:
         return
@@ -236,4 +238,4 @@ def validate(cfg: Any, tasks: tuple[str, ...]) -> None:
         validate_training(cfg)
         policy = OmegaConf.merge(policy, {"untrained": True})  # training starts from an empty table
     build(policy, "policy")
-    check_warmup(cfg, build(cfg.forecaster, "forecaster"))
+    check_forecaster(cfg, build(cfg.forecaster, "forecaster"))
