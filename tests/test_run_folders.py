@@ -159,9 +159,11 @@ def test_run_names_carry_a_digest_of_the_other_overrides():
     assert one != run_dirname("default", "threshold", 0, "scenario.duration_s=7200")
 
 
+@pytest.mark.slow
 def test_cli_runs_that_differ_land_in_different_folders(tmp_path):
     """``scenario.duration_s=...`` no longer overwrites the default run, and the
-    same command lands in the same folder again (replacing it)."""
+    same command lands in the same folder again (replacing it). Slow: three
+    command-line runs (about 10 s each on a loaded 2-core machine)."""
     for duration in (300, 600, 300):
         result = cli(tmp_path, f"scenario.duration_s={duration}", "output.progress=false", "output.report=false")
         assert result.returncode == 0, result.stderr
@@ -203,3 +205,15 @@ def test_files_written_into_the_final_folder_during_a_run_are_not_deleted(make_c
         run(make_cfg(*SHORT), folder)
     assert (folder / "model.npz").read_text() == "someone else's file"
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+@pytest.mark.slow
+def test_cli_failed_rerun_leaves_the_old_run_folder_untouched(tmp_path):
+    """A rerun into the same folder that fails used to rewrite its .hydra/config.yaml
+    beside the old summary.json. Slow: two command-line runs."""
+    folder = tmp_path / "run"
+    assert cli(tmp_path, *SHORT, f"hydra.run.dir={folder}").returncode == 0
+    before = files(folder)
+    result = cli(tmp_path, *SHORT, "scenario.workload.base_rate_rps=-1", f"hydra.run.dir={folder}")
+    assert result.returncode != 0 and "base_rate_rps = -1" in result.stderr
+    assert files(folder) == before
