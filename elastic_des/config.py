@@ -58,9 +58,12 @@ class TraceConfig:
     """Replay of a real trace instead of the synthetic rate profile.
 
     format: ``timestamps`` (one row per request, Azure LLM inference 2023
-    columns ``TIMESTAMP, ContextTokens, GeneratedTokens``) or ``rates``
+    columns ``TIMESTAMP, ContextTokens, GeneratedTokens``), ``rates``
     (per-window aggregate rates, ServeGen columns
-    ``window_start_s, total_rate_rps``; arrivals are sampled from them).
+    ``window_start_s, total_rate_rps``; arrivals are sampled from them) or
+    ``clients`` (ServeGen per-client rates, inter-arrival CVs and families,
+    ``window_start_s, client, rate_rps, interarrival_cv, family``; replayed
+    as a mixture of renewal processes).
     path: a CSV file; a bare file name is looked up in the traces shipped
     with the package. null: no trace, the synthetic profile.
     time_compression: play the trace this many times faster (the same
@@ -77,6 +80,29 @@ class TraceConfig:
 
 
 @dataclass
+class ArrivalConfig:
+    """How arrivals follow the rate profile (synthetic or a ``rates`` trace).
+
+    process: ``poisson`` (an NHPP, the default); ``renewal`` (inter-arrival
+    times of ``family`` ``gamma``, ``weibull`` or ``exponential`` with
+    coefficient of variation ``cv``, time-changed to follow the rate);
+    ``onoff`` (a Markov-modulated Poisson process: exponential ON and OFF
+    periods of mean ``on_mean_s`` and ``off_mean_s``, the ON rate
+    ``burst_ratio`` times the OFF rate, the mean rate unchanged).
+    See :mod:`elastic_des.engine.arrivals`. A ``timestamps`` trace brings its
+    own arrivals and a ``clients`` trace its own families: both need
+    ``poisson`` here.
+    """
+
+    process: str = "poisson"
+    family: str = "gamma"
+    cv: float = 1.0
+    on_mean_s: float = 60.0
+    off_mean_s: float = 240.0
+    burst_ratio: float = 5.0
+
+
+@dataclass
 class WorkloadConfig:
     """Arrivals: a non-homogeneous Poisson process with rate
 
@@ -86,6 +112,7 @@ class WorkloadConfig:
     trend is ``1 + trend_per_hour * t / 3600``, and noise is a piecewise
     constant log-normal factor with mean 1 redrawn every ``noise_window_s``.
     If ``trace.path`` is set, the trace replaces the synthetic profile.
+    ``arrivals`` makes them bursty (renewal or on/off; default Poisson).
     """
 
     base_rate_rps: float = 10.0
@@ -105,6 +132,7 @@ class WorkloadConfig:
         default_factory=lambda: DistributionConfig(kind="lognormal", mean=200.0, cv=1.0)
     )
     trace: TraceConfig = field(default_factory=TraceConfig)
+    arrivals: ArrivalConfig = field(default_factory=ArrivalConfig)
 
 
 @dataclass
@@ -113,11 +141,11 @@ class SLOConfig:
 
     latency_s: a request meets the SLO if it completes within this many
     seconds of arriving (queue wait + service). Dropped requests miss it.
-    target_compliance: the share of requests that must meet it (0.99 = 99%).
+    target_compliance: the share of requests that must meet it (0.999 = 99.9%).
     """
 
     latency_s: float = 30.0
-    target_compliance: float = 0.99
+    target_compliance: float = 0.999
 
 
 @dataclass

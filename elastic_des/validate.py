@@ -22,7 +22,8 @@ from elastic_des import rng as rng_streams
 from elastic_des.agent.training import validate_training
 from elastic_des.analysis.forensics import check_explain
 from elastic_des.engine.distributions import make_distribution
-from elastic_des.engine.workload import SyntheticRateProfile, validated_trace_path
+from elastic_des.engine.traces import load_client_trace
+from elastic_des.engine.workload import SyntheticRateProfile, validate_arrivals, validated_trace_path
 from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
 from elastic_des.factory import build
 
@@ -80,8 +81,11 @@ def validate_scenario(scenario: Any, seed: int) -> None:
     workload = scenario.workload
     make_distribution(workload.prompt_tokens, "scenario.workload.prompt_tokens")
     make_distribution(workload.output_tokens, "scenario.workload.output_tokens")
+    validate_arrivals(workload, "scenario.workload.arrivals")
     if workload.trace.path is not None:
-        validated_trace_path(workload.trace, "scenario.workload.trace")
+        path = validated_trace_path(workload.trace, "scenario.workload.trace")
+        if workload.trace.format == "clients":
+            load_client_trace(path)  # a malformed file fails here, naming row and column
     else:
         SyntheticRateProfile(workload, scenario.duration_s, rng_streams.stream(seed, "rate_noise"))
 

@@ -24,6 +24,11 @@ class PolicyContext:
     peak_rate_rps is the scenario's planned peak: a static fleet is sized
     for it, as an operator sizes a fixed fleet from a capacity plan.
     fleet_field is the config path of the fleet, for error messages.
+    mean_service_s, service_scv: the analytic prior of the service time per
+    request (from the trace's own request sizes when replaying a timestamps
+    trace); at decision time planners use the observation's estimate.
+    future: the workload's future requests, for clairvoyant planners (the
+    oracle); None when the workload cannot be read ahead.
     """
 
     fleet_field: str
@@ -38,6 +43,18 @@ class PolicyContext:
     peak_rate_rps: float
     mean_rate_rps: float
     rng: np.random.Generator
+    service_scv: float = 1.0
+    future: Optional["FutureRequests"] = None
+
+
+@dataclass(frozen=True)
+class FutureRequests:
+    """Every request of the run, known in advance: arrival and service times
+    (sorted by arrival), and the queue's timeout (``inf``: none)."""
+
+    arrival_s: np.ndarray
+    service_s: np.ndarray
+    queue_timeout_s: float
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ stops at the end of the scenario: the drain tail is not a cost of the day.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import numpy as np
 import pandas as pd
 import simpy
 
@@ -22,9 +24,10 @@ from elastic_des.errors import ConfigError
 from elastic_des.engine.forecast import Forecaster
 from elastic_des.engine.history import warmup_history
 from elastic_des.engine.metrics import request_table, summarize
-from elastic_des.engine.policy import Policy, PolicyContext
+from elastic_des.engine.estimators import ServiceTimeEstimator
+from elastic_des.engine.policy import FutureRequests, Policy, PolicyContext
 from elastic_des.engine.replicas import ReplicaPool
-from elastic_des.engine.service import mean_service_s, service_times
+from elastic_des.engine.service import service_prior, service_times
 from elastic_des.engine.workload import Workload
 
 
@@ -39,13 +42,19 @@ class WorldResult:
     decisions: list[dict]
 
 
-def policy_context(world, scenario, controller, workload: Workload, seed: int, field: str = "world") -> PolicyContext:
+def policy_context(world, scenario, controller, workload: Workload, seed: int, field: str,
+                   service_s: np.ndarray) -> PolicyContext:
+    """What ``world``'s policy knows before the run; ``service_s`` (the
+    service time of every request of ``workload``) lets a clairvoyant policy
+    read ahead and gives a trace replay its prior from its own sizes."""
+    prior_mean_s, prior_scv = service_prior(world.model, scenario.workload, workload, service_s)
+    timeout = world.fleet.queue_timeout_s
     return PolicyContext(
         fleet_field=f"{field}.fleet",
         min_replicas=world.fleet.min_replicas,
         max_replicas=world.fleet.max_replicas,
         slots_per_replica=world.model.slots_per_replica,
-        mean_service_s=mean_service_s(world.model, scenario.workload),
+        mean_service_s=prior_mean_s,
         cold_start_s=world.model.cold_start_s,
         tick_s=controller.tick_s,
         slo_latency_s=scenario.slo.latency_s,
@@ -53,6 +62,8 @@ def policy_context(world, scenario, controller, workload: Workload, seed: int, f
         peak_rate_rps=workload.profile.peak_rps,
         mean_rate_rps=workload.profile.mean_rps,
         rng=rng_streams.stream(seed, f"policy/{world.name}"),
+        service_scv=prior_scv,
+        future=FutureRequests(workload.arrival_s, service_s, math.inf if timeout is None else float(timeout)),
     )
 
 
@@ -80,7 +91,8 @@ def simulate_world(
     pool = ReplicaPool(env, model.slots_per_replica, model.cold_start_s)
     service = service_times(model, workload, seed)
     dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
-    policy.reset(policy_context(world, scenario, controller_cfg, workload, seed, field))
+    context = policy_context(world, scenario, controller_cfg, workload, seed, field, service)
+    policy.reset(context)
     forecaster.reset(controller_cfg.tick_s)
     forecaster.warm_up(warmup_history(scenario, controller_cfg.tick_s, seed, controller_cfg.warmup_days))
     initial = fleet.initial_replicas if fleet.initial_replicas is not None else policy.initial_replicas()
@@ -97,6 +109,7 @@ def simulate_world(
         duration_s=scenario.duration_s, slo_latency_s=scenario.slo.latency_s,
         usd_per_replica_s=usd_per_replica_s, min_replicas=fleet.min_replicas,
         max_replicas=fleet.max_replicas, on_tick=on_tick,
+        service_estimator=ServiceTimeEstimator(context.mean_service_s, context.service_scv),
     )
     env.process(controller.process())
     env.run(until=scenario.duration_s)
