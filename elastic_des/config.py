@@ -22,6 +22,7 @@ from elastic_des.forecasters.schemas import LSTMConfig, TCNConfig
 from elastic_des.forecasters.simple import EWMAConfig, SeasonalNaiveConfig, SMAConfig
 from elastic_des.policies.hpa import HPAConfig
 from elastic_des.policies.kpa import KPAConfig
+from elastic_des.policies.oracle import OracleConfig
 from elastic_des.policies.predictive import PredictiveConfig
 from elastic_des.policies.static import StaticConfig
 from elastic_des.policies.threshold import ThresholdConfig
@@ -363,6 +364,7 @@ POLICY_SCHEMAS = {
     "kpa": KPAConfig,
     "predictive": PredictiveConfig,
     "q_learning": QLearningConfig,
+    "oracle": OracleConfig,
 }
 FORECASTER_SCHEMAS = {
     "sma": SMAConfig,

@@ -14,7 +14,20 @@ from typing import Any, Optional
 
 import numpy as np
 
+from elastic_des.engine.clairvoyant import OraclePlan
 from elastic_des.engine.observation import Observation
+
+
+@dataclass(frozen=True)
+class FutureRequests:
+    """Every request of the run, known in advance: arrival and service times
+    (sorted by arrival), the queue's timeout (``inf``: none), and the
+    clairvoyant plan computed from them for this world."""
+
+    arrival_s: np.ndarray
+    service_s: np.ndarray
+    queue_timeout_s: float
+    plan: Optional[OraclePlan] = None
 
 
 @dataclass(frozen=True)
@@ -44,17 +57,7 @@ class PolicyContext:
     mean_rate_rps: float
     rng: np.random.Generator
     service_scv: float = 1.0
-    future: Optional["FutureRequests"] = None
-
-
-@dataclass(frozen=True)
-class FutureRequests:
-    """Every request of the run, known in advance: arrival and service times
-    (sorted by arrival), and the queue's timeout (``inf``: none)."""
-
-    arrival_s: np.ndarray
-    service_s: np.ndarray
-    queue_timeout_s: float
+    future: Optional[FutureRequests] = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from elastic_des.errors import ConfigError
 from elastic_des.engine.forecast import Forecaster
 from elastic_des.engine.history import warmup_history
 from elastic_des.engine.metrics import request_table, summarize
+from elastic_des.engine.clairvoyant import oracle_plan
 from elastic_des.engine.estimators import ServiceTimeEstimator
 from elastic_des.engine.policy import FutureRequests, Policy, PolicyContext
 from elastic_des.engine.replicas import ReplicaPool
@@ -49,6 +50,17 @@ def policy_context(world, scenario, controller, workload: Workload, seed: int, f
     read ahead and gives a trace replay its prior from its own sizes."""
     prior_mean_s, prior_scv = service_prior(world.model, scenario.workload, workload, service_s)
     timeout = world.fleet.queue_timeout_s
+    future = None
+    if workload.read_ahead:
+        timeout_s = math.inf if timeout is None else float(timeout)
+        plan = oracle_plan(
+            workload.arrival_s, service_s, tick_s=controller.tick_s, duration_s=scenario.duration_s,
+            slots=world.model.slots_per_replica, slo_latency_s=scenario.slo.latency_s,
+            slo_target=scenario.slo.target_compliance, queue_timeout_s=timeout_s,
+            min_replicas=world.fleet.min_replicas, max_replicas=world.fleet.max_replicas,
+            cold_start_s=world.model.cold_start_s,
+        )
+        future = FutureRequests(workload.arrival_s, service_s, timeout_s, plan)
     return PolicyContext(
         fleet_field=f"{field}.fleet",
         min_replicas=world.fleet.min_replicas,
@@ -63,8 +75,24 @@ def policy_context(world, scenario, controller, workload: Workload, seed: int, f
         mean_rate_rps=workload.profile.mean_rps,
         rng=rng_streams.stream(seed, f"policy/{world.name}"),
         service_scv=prior_scv,
-        future=FutureRequests(workload.arrival_s, service_s, math.inf if timeout is None else float(timeout)),
+        future=future,
     )
+
+
+def oracle_summary(context: PolicyContext, usd_per_replica_s: float, cost_usd: float) -> dict:
+    """The clairvoyant limit's cost for this world on these arrivals (the
+    minimum-cost schedule for the per-tick needs, computed analytically, not
+    simulated) and the world's cost as a multiple of it; NaN when the
+    workload cannot be read ahead."""
+    plan = context.future.plan if context.future is not None else None
+    if plan is None:
+        return {"cost/oracle_usd": math.nan, "cost/oracle_ratio": math.nan, "oracle/infeasible_ticks": 0}
+    oracle_usd = plan.replica_s * usd_per_replica_s
+    return {
+        "cost/oracle_usd": oracle_usd,
+        "cost/oracle_ratio": cost_usd / oracle_usd if oracle_usd > 0 else math.nan,
+        "oracle/infeasible_ticks": int(plan.infeasible.sum()),
+    }
 
 
 def simulate_world(
@@ -126,6 +154,7 @@ def simulate_world(
         cost_usd=billed_replica_s * usd_per_replica_s,
         gpu_hours=billed_replica_s * model.gpus_per_replica / 3600.0, duration_s=scenario.duration_s,
     )
+    summary.update(oracle_summary(context, usd_per_replica_s, summary["cost/usd"]))
     wall = time.perf_counter() - wall_start
     summary["run/wall_s"] = wall
     summary["run/requests_per_wall_s"] = len(workload) / wall if wall > 0 else float("nan")

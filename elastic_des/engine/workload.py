@@ -153,6 +153,9 @@ class Workload:
     trace, the empirical rate per minute); controllers never see it, only
     sizing helpers and plots do. ``sizes_from_trace``: the request sizes are
     a trace's own, not drawn from the configured distributions.
+    ``read_ahead``: every request is known before the run (all workloads
+    built here); a workload generated while the run goes (``False``) cannot
+    feed a clairvoyant planner.
     """
 
     arrival_s: np.ndarray
@@ -161,6 +164,7 @@ class Workload:
     profile: RateProfile
     duration_s: float
     sizes_from_trace: bool = False
+    read_ahead: bool = True
 
     def __len__(self) -> int:
         return len(self.arrival_s)
