@@ -7,6 +7,7 @@ import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from elastic_des.app import run
@@ -138,3 +139,16 @@ def test_oracle_on_a_workload_it_cannot_read_ahead_says_why():
     )
     with pytest.raises(ConfigError, match="policy = oracle: .*future requests.*cannot be read ahead"):
         OraclePolicy().reset(ctx)
+
+
+def test_every_summary_and_sweep_aggregate_reports_the_oracle_ratio(make_cfg, tmp_path):
+    from elastic_des.analysis.sweep import aggregate
+
+    summaries = [run(make_cfg("policy=hpa", f"seed={seed}", "scenario.duration_s=1800", "output.requests=false"),
+                     tmp_path / str(seed)) for seed in (0, 1)]
+    for summary in summaries:
+        for prefix in ("", "baseline/"):
+            assert summary[f"{prefix}cost/oracle_ratio"] == pytest.approx(
+                summary[f"{prefix}cost/usd"] / summary[f"{prefix}cost/oracle_usd"])
+    row = aggregate(pd.DataFrame(summaries).assign(**{"sweep/variant": "policy=hpa"})).iloc[0]
+    assert math.isfinite(row["cost/oracle_ratio.mean"]) and math.isfinite(row["cost/oracle_ratio.ci95"])

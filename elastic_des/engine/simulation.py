@@ -43,11 +43,14 @@ class WorldResult:
     decisions: list[dict]
 
 
-def policy_context(world, scenario, controller, workload: Workload, seed: int, field: str,
-                   service_s: np.ndarray) -> PolicyContext:
+def policy_context(world, scenario, controller, workload: Workload, seed: int, field: str = "world",
+                   service_s: Optional[np.ndarray] = None) -> PolicyContext:
     """What ``world``'s policy knows before the run; ``service_s`` (the
-    service time of every request of ``workload``) lets a clairvoyant policy
-    read ahead and gives a trace replay its prior from its own sizes."""
+    service time of every request of ``workload``, computed if not given)
+    lets a clairvoyant policy read ahead and gives a trace replay its prior
+    from its own sizes."""
+    if service_s is None:
+        service_s = service_times(world.model, workload, seed)
     prior_mean_s, prior_scv = service_prior(world.model, scenario.workload, workload, service_s)
     timeout = world.fleet.queue_timeout_s
     future = None
