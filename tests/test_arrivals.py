@@ -127,6 +127,7 @@ def test_shipped_client_file_replays_at_its_total_rate():
     ({"process": "renewal", "family": "pareto"}, "scenario.workload.arrivals.family = 'pareto'"),
     ({"process": "bursty"}, "scenario.workload.arrivals.process = 'bursty'"),
     ({"process": "onoff", "burst_ratio": 0.5}, "scenario.workload.arrivals.burst_ratio = 0.5"),
+    ({"process": "renewal", "family": "weibull", "cv": 0.001}, "scenario.workload.arrivals.cv = 0.001"),
 ])
 def test_bad_arrival_settings_name_the_field(make_cfg, tmp_path, arrivals, message):
     overrides = scenario_overrides(tmp_path, "bad", {"duration_s": 600, "workload": {"arrivals": arrivals}})
@@ -138,6 +139,7 @@ def test_bad_arrival_settings_name_the_field(make_cfg, tmp_path, arrivals, messa
     ([(0, 1, -2.0, 2.0, "Gamma"), (600, 1, 1.0, 2.0, "Gamma")], None, "column rate_rps = '-2.0'"),
     ([(0, 1, 2.0, 2.0, "Gamma"), (600, 1, 1.0, 2.0, "Pareto")], None, "column family = 'Pareto'"),
     ([(0, 1, 2.0, 0.0, "Gamma"), (600, 1, 1.0, 2.0, "Gamma")], None, "column interarrival_cv = 0"),
+    ([(0, 1, 2.0, 2.0, "Gamma"), (600, 1, 1.0, 0.001, "Weibull")], None, "row 3 column interarrival_cv = 0.001"),
     ([(0, 1, 2.0), (600, 1, 1.0)], ("window_start_s", "client", "rate_rps"), "missing column"),
 ])
 def test_bad_client_files_name_the_row_and_column(make_cfg, tmp_path, rows, columns, message):

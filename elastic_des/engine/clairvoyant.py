@@ -11,7 +11,9 @@ workload vector, here kept as the sorted times at which each of the fleet's
 starts at ``max(t, earliest free time)`` on that server (FIFO), which is
 then free at start + service; a request that would wait longer than the
 queue timeout is dropped and takes no work. A request meets the SLO if
-``wait + service <= slo_latency_s``.
+``wait + service <= slo_latency_s``. The queue's capacity is not modelled:
+it drops requests only when the fleet is far behind, which a fleet meeting
+the target is not.
 
 At a tick boundary the fleet takes the tick's size: a larger fleet adds
 servers free from the boundary on; a smaller one removes the servers free

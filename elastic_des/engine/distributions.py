@@ -159,6 +159,7 @@ class Weibull(Distribution):
 
 
 INTERARRIVAL_FAMILIES = ("exponential", "gamma", "weibull")
+WEIBULL_MIN_CV = 0.003  # shape 500, the end of weibull_shape's search
 
 
 def interarrival_distribution(family: str, mean: float, cv: float, field: str) -> Distribution:
@@ -167,6 +168,9 @@ def interarrival_distribution(family: str, mean: float, cv: float, field: str) -
     name = str(family).lower()
     if name not in INTERARRIVAL_FAMILIES:
         raise ConfigError(f"{field} = {family!r}: must be one of {', '.join(INTERARRIVAL_FAMILIES)}")
+    if not (math.isfinite(cv) and cv > 0) or (name == "weibull" and cv < WEIBULL_MIN_CV):
+        raise ConfigError(f"{field} = {family!r} with cv = {cv!r}: the CV must be finite and > 0 "
+                          f"(>= {WEIBULL_MIN_CV} for weibull)")
     if name == "exponential":
         return Exponential(mean)
     return Gamma(mean, cv) if name == "gamma" else Weibull(mean, cv)

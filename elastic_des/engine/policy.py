@@ -76,9 +76,11 @@ class Decision:
 
 
 class Policy:
-    """Base class: override :meth:`initial_replicas` and :meth:`decide`."""
+    """Base class: override :meth:`initial_replicas` and :meth:`decide`.
+    A ``clairvoyant`` policy reads ``context.future`` (the oracle)."""
 
     name = "policy"
+    clairvoyant = False
 
     def reset(self, context: PolicyContext) -> None:
         self.context = context

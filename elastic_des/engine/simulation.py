@@ -44,17 +44,18 @@ class WorldResult:
 
 
 def policy_context(world, scenario, controller, workload: Workload, seed: int, field: str = "world",
-                   service_s: Optional[np.ndarray] = None) -> PolicyContext:
+                   service_s: Optional[np.ndarray] = None, oracle: bool = True) -> PolicyContext:
     """What ``world``'s policy knows before the run; ``service_s`` (the
     service time of every request of ``workload``, computed if not given)
     lets a clairvoyant policy read ahead and gives a trace replay its prior
-    from its own sizes."""
+    from its own sizes. ``oracle``: compute the clairvoyant plan (if the
+    workload can be read ahead)."""
     if service_s is None:
         service_s = service_times(world.model, workload, seed)
     prior_mean_s, prior_scv = service_prior(world.model, scenario.workload, workload, service_s)
     timeout = world.fleet.queue_timeout_s
     future = None
-    if workload.read_ahead:
+    if workload.read_ahead and oracle:
         timeout_s = math.inf if timeout is None else float(timeout)
         plan = oracle_plan(
             workload.arrival_s, service_s, tick_s=controller.tick_s, duration_s=scenario.duration_s,
@@ -108,8 +109,14 @@ def simulate_world(
     seed: int,
     on_tick: Optional[Callable[[float], None]] = None,
     field: str = "world",
+    oracle_limit: bool = True,
 ) -> WorldResult:
     """Simulate ``world`` under ``policy`` on ``workload``; see module docs.
+
+    ``oracle_limit``: compute the clairvoyant limit's cost (``cost/oracle_*``
+    in the summary; a replay of all requests, about a third of the
+    simulation's own time); ``False`` skips it unless the policy is
+    clairvoyant (e.g. for training episodes that never read it).
 
     ``field`` is the config path of ``world``, for error messages. The
     config is expected to have passed :func:`elastic_des.validate.validate`
@@ -122,7 +129,8 @@ def simulate_world(
     pool = ReplicaPool(env, model.slots_per_replica, model.cold_start_s)
     service = service_times(model, workload, seed)
     dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
-    context = policy_context(world, scenario, controller_cfg, workload, seed, field, service)
+    context = policy_context(world, scenario, controller_cfg, workload, seed, field, service,
+                             oracle=oracle_limit or policy.clairvoyant)
     policy.reset(context)
     forecaster.reset(controller_cfg.tick_s)
     forecaster.warm_up(warmup_history(scenario, controller_cfg.tick_s, seed, controller_cfg.warmup_days))

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from elastic_des.engine.distributions import INTERARRIVAL_FAMILIES
+from elastic_des.engine.distributions import INTERARRIVAL_FAMILIES, WEIBULL_MIN_CV
 from elastic_des.errors import ConfigError
 
 PACKAGED_TRACES = Path(__file__).resolve().parent.parent / "data" / "traces"
@@ -179,4 +179,9 @@ def load_client_trace(path: Path) -> ClientTrace:
             f"trace {path}: row {row + 2} column family = {frame['family'].iloc[row]!r}: "
             f"must be one of {', '.join(INTERARRIVAL_FAMILIES)} (any case)"
         )
+    narrow = (family == "weibull") & (cvs < WEIBULL_MIN_CV)
+    if narrow.any():
+        row = int(np.flatnonzero(narrow)[0])
+        raise ConfigError(f"trace {path}: row {row + 2} column interarrival_cv = {cvs[row]:g}: "
+                          f"must be >= {WEIBULL_MIN_CV} for a Weibull client")
     return ClientTrace(window, frame["client"].to_numpy(), rates, cvs, family, window_s, int(window.max()) + 1)

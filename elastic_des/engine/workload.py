@@ -18,7 +18,7 @@ import numpy as np
 
 from elastic_des import rng as rng_streams
 from elastic_des.engine.arrivals import OnOffRateProfile, sample_client_mixture, sample_renewal
-from elastic_des.engine.distributions import INTERARRIVAL_FAMILIES, LogNormal, make_distribution
+from elastic_des.engine.distributions import INTERARRIVAL_FAMILIES, WEIBULL_MIN_CV, LogNormal, make_distribution
 from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
 from elastic_des.engine.traces import (
     RateTrace,
@@ -225,6 +225,8 @@ def validate_arrivals(workload_cfg, field: str) -> None:
                 f"must be one of {', '.join(INTERARRIVAL_FAMILIES)}")
         require(cfg.cv is not None and math.isfinite(cfg.cv) and cfg.cv > 0, f"{field}.cv", cfg.cv,
                 "must be a finite number > 0")
+        if str(cfg.family).lower() == "weibull":
+            require(cfg.cv >= WEIBULL_MIN_CV, f"{field}.cv", cfg.cv, f"must be >= {WEIBULL_MIN_CV} for weibull")
     if cfg.process == "onoff":
         require_positive(f"{field}.on_mean_s", cfg.on_mean_s)
         require_positive(f"{field}.off_mean_s", cfg.off_mean_s)

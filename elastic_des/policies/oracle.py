@@ -31,6 +31,7 @@ from elastic_des.errors import ConfigError
 
 class OraclePolicy(Policy):
     name = "oracle"
+    clairvoyant = True
 
     def reset(self, context: PolicyContext) -> None:
         super().reset(context)
