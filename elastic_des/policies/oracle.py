@@ -45,9 +45,7 @@ class OraclePolicy(Policy):
         self.lead = math.ceil(context.cold_start_s / context.tick_s - 1e-9)
 
     def _target(self, tick: int) -> int:
-        alive = self.plan.alive
-        window = alive[tick:tick + self.lead + 1]
-        return int(window.max()) if len(window) else self.context.min_replicas
+        return int(self.plan.alive[tick:tick + self.lead + 1].max())
 
     def initial_replicas(self) -> int:
         return self.bounded(self._target(0), {})
@@ -56,7 +54,7 @@ class OraclePolicy(Policy):
         decision_tick = obs.tick + 1  # the decision after tick i acts from the start of tick i + 1
         target = self._target(decision_tick)
         details = {
-            "need": int(self.plan.needs[decision_tick]) if decision_tick < len(self.plan.needs) else None,
+            "need": int(self.plan.needs[decision_tick]),  # decisions come only before the last tick
             "lead_ticks": self.lead,
             "scheduled": target,
         }
