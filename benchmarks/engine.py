@@ -47,7 +47,10 @@ import ciw
 import numpy as np
 import simpy
 
-from elastic_des.config import ControllerConfig, FleetConfig, ModelConfig, ScenarioConfig, WorkloadConfig, WorldConfig
+from elastic_des.config import ControllerConfig
+from elastic_des.scenario_config import ScenarioConfig, WorkloadConfig
+from elastic_des.world_config import FleetConfig, ModelConfig, WorldConfig
+from elastic_des.engine.estimators import ServiceTimeEstimator
 from elastic_des.engine.controller import Controller
 from elastic_des.engine.dispatcher import Dispatcher
 from elastic_des.forecasters.simple import EWMAForecaster
@@ -130,7 +133,8 @@ class _Stopwatch:
 def run_elastic_des(case: Case) -> Result:
     """The engine alone, wired as ``simulate_world`` wires it."""
     policy, forecaster = StaticPolicy(case.servers), EWMAForecaster()
-    policy.reset(policy_context(case.world, case.scenario, case.controller, case.workload, case.seed))
+    context = policy_context(case.world, case.scenario, case.controller, case.workload, case.seed)
+    policy.reset(context)
     forecaster.reset(case.controller.tick_s)
     watch = _Stopwatch()
     env = simpy.Environment()
@@ -142,6 +146,7 @@ def run_elastic_des(case: Case) -> Result:
         horizon_ticks=case.controller.forecast_horizon_ticks, duration_s=case.scenario.duration_s,
         slo_latency_s=case.scenario.slo.latency_s, usd_per_replica_s=1.0,
         min_replicas=case.world.fleet.min_replicas, max_replicas=case.world.fleet.max_replicas,
+        service_estimator=ServiceTimeEstimator(context.mean_service_s, context.service_scv),
     )
     env.process(controller.process())
     env.run(until=case.scenario.duration_s)

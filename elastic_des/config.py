@@ -1,6 +1,8 @@
 """Typed configuration schemas, registered in Hydra's ConfigStore.
 
-Every knob of a run lives in one of these dataclasses; the YAML files under
+Every knob of a run lives in one of these dataclasses (the scenario's in
+:mod:`elastic_des.scenario_config`, the worlds' in
+:mod:`elastic_des.world_config`); the YAML files under
 ``conf/`` and ``scenarios/`` only set values. Because the schemas are
 structured configs, a YAML key that is not a field here (a typo such as
 ``base_rte``) is rejected when the config is composed, naming the key.
@@ -22,181 +24,13 @@ from elastic_des.forecasters.schemas import LSTMConfig, TCNConfig
 from elastic_des.forecasters.simple import EWMAConfig, SeasonalNaiveConfig, SMAConfig
 from elastic_des.policies.hpa import HPAConfig
 from elastic_des.policies.kpa import KPAConfig
+from elastic_des.policies.oracle import OracleConfig
 from elastic_des.policies.predictive import PredictiveConfig
 from elastic_des.policies.static import StaticConfig
 from elastic_des.policies.threshold import ThresholdConfig
 from elastic_des.runfolder import run_dirname
-
-
-@dataclass
-class DistributionConfig:
-    """A non-negative random quantity, e.g. the prompt length of a request.
-
-    kind: ``constant`` (always ``mean``), ``exponential`` (mean ``mean``),
-    ``lognormal`` (mean ``mean``, coefficient of variation ``cv``) or
-    ``uniform`` (between ``low`` and ``high``).
-    """
-
-    kind: str = "lognormal"
-    mean: float = 1.0
-    cv: float = 1.0
-    low: float = 0.0
-    high: float = 1.0
-
-
-@dataclass
-class SpikeConfig:
-    """A flash crowd: the rate is multiplied by ``multiplier`` during
-    ``[start_s, start_s + duration_s)``."""
-
-    start_s: float = MISSING
-    duration_s: float = MISSING
-    multiplier: float = MISSING
-
-
-@dataclass
-class TraceConfig:
-    """Replay of a real trace instead of the synthetic rate profile.
-
-    format: ``timestamps`` (one row per request, Azure LLM inference 2023
-    columns ``TIMESTAMP, ContextTokens, GeneratedTokens``) or ``rates``
-    (per-window aggregate rates, ServeGen columns
-    ``window_start_s, total_rate_rps``; arrivals are sampled from them).
-    path: a CSV file; a bare file name is looked up in the traces shipped
-    with the package. null: no trace, the synthetic profile.
-    time_compression: play the trace this many times faster (the same
-    requests in 1/x of the time, so the rate rises x-fold).
-    rate_scale: multiply the request rate (after compression) by this.
-    start_s: skip this much trace time (before compression) at the start.
-    """
-
-    path: Optional[str] = None
-    format: str = "timestamps"
-    time_compression: float = 1.0
-    rate_scale: float = 1.0
-    start_s: float = 0.0
-
-
-@dataclass
-class WorkloadConfig:
-    """Arrivals: a non-homogeneous Poisson process with rate
-
-    ``base_rate_rps * diurnal(t) * weekly(t) * trend(t) * spikes(t) * noise(t)``
-
-    where diurnal and weekly are ``1 + amplitude * cos(2π (t - peak) / period)``,
-    trend is ``1 + trend_per_hour * t / 3600``, and noise is a piecewise
-    constant log-normal factor with mean 1 redrawn every ``noise_window_s``.
-    If ``trace.path`` is set, the trace replaces the synthetic profile.
-    """
-
-    base_rate_rps: float = 10.0
-    diurnal_amplitude: float = 0.0
-    diurnal_period_s: float = 86_400.0
-    diurnal_peak_s: float = 50_400.0  # 14:00, the daily peak
-    weekly_amplitude: float = 0.0
-    weekly_peak_s: float = 259_200.0  # mid-week
-    trend_per_hour: float = 0.0
-    spikes: list[SpikeConfig] = field(default_factory=list)
-    noise_cv: float = 0.0
-    noise_window_s: float = 60.0
-    prompt_tokens: DistributionConfig = field(
-        default_factory=lambda: DistributionConfig(kind="lognormal", mean=1000.0, cv=1.0)
-    )
-    output_tokens: DistributionConfig = field(
-        default_factory=lambda: DistributionConfig(kind="lognormal", mean=200.0, cv=1.0)
-    )
-    trace: TraceConfig = field(default_factory=TraceConfig)
-
-
-@dataclass
-class SLOConfig:
-    """The service-level objective.
-
-    latency_s: a request meets the SLO if it completes within this many
-    seconds of arriving (queue wait + service). Dropped requests miss it.
-    target_compliance: the share of requests that must meet it (0.99 = 99%).
-    """
-
-    latency_s: float = 30.0
-    target_compliance: float = 0.99
-
-
-@dataclass
-class ScenarioConfig:
-    """A user-editable scenario: how long, what traffic, what objective."""
-
-    name: str = MISSING
-    description: str = ""
-    duration_s: float = 86_400.0
-    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
-    slo: SLOConfig = field(default_factory=SLOConfig)
-
-
-@dataclass
-class ModelConfig:
-    """A served model and the replica that serves it.
-
-    A replica holds ``slots_per_replica`` requests in service at once (the
-    continuous-batching concurrency), each served independently.
-    service_model ``tokens``: a request takes
-    ``overhead_s + prompt/prefill_tokens_per_s + output/decode_tokens_per_s``.
-    service_model ``exponential``: exponential with mean ``mean_service_s``
-    (for M/M/c validation; token counts are ignored).
-    Cost: ``gpus_per_replica * usd_per_gpu_hour``, billed per second from the
-    start of provisioning to termination.
-    """
-
-    name: str = MISSING
-    service_model: str = "tokens"
-    prefill_tokens_per_s: float = 5000.0
-    decode_tokens_per_s: float = 40.0
-    overhead_s: float = 0.0
-    mean_service_s: float = 1.0
-    slots_per_replica: int = 8
-    gpus_per_replica: int = 1
-    usd_per_gpu_hour: float = 2.5
-    cold_start_s: float = 120.0
-
-
-@dataclass
-class FleetConfig:
-    """Bounds and queueing of a fleet of replicas.
-
-    initial_replicas: ready at t=0 (null: the policy's initial target).
-    queue_capacity: requests that may wait; a request that finds the queue
-    full is dropped (null: unbounded).
-    queue_timeout_s: a request that waits longer is dropped (null: never).
-    """
-
-    min_replicas: int = 1
-    max_replicas: int = 64
-    initial_replicas: Optional[int] = None
-    queue_capacity: Optional[int] = 1000
-    queue_timeout_s: Optional[float] = 60.0
-
-
-@dataclass
-class WorldConfig:
-    """A served model on a fleet: the thing a policy sizes."""
-
-    name: str = MISSING
-    model: ModelConfig = MISSING
-    fleet: FleetConfig = field(default_factory=FleetConfig)
-
-
-@dataclass
-class BaselineConfig:
-    """The reference world of a dual-world run: a static fleet sized for peak.
-
-    enabled: simulate it on the same arrivals as the policy's world (common
-    random numbers), and report savings against it.
-    world: its model and fleet (the ``world`` group, default ``llm``).
-    replicas: its fixed size; null sizes it by Erlang C for the scenario's peak.
-    """
-
-    enabled: bool = True
-    world: WorldConfig = MISSING
-    replicas: Optional[int] = None
+from elastic_des.scenario_config import ScenarioConfig
+from elastic_des.world_config import BaselineConfig, WorldConfig
 
 
 @dataclass
@@ -349,6 +183,7 @@ POLICY_SCHEMAS = {
     "kpa": KPAConfig,
     "predictive": PredictiveConfig,
     "q_learning": QLearningConfig,
+    "oracle": OracleConfig,
 }
 FORECASTER_SCHEMAS = {
     "sma": SMAConfig,

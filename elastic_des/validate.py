@@ -33,7 +33,8 @@ from elastic_des.analysis.forensics import check_explain
 from elastic_des.engine.distributions import make_distribution
 from elastic_des.engine.history import warmup_history
 from elastic_des.engine.service import mean_service_s
-from elastic_des.engine.workload import SyntheticRateProfile, validated_trace_path
+from elastic_des.engine.traces import load_client_trace
+from elastic_des.engine.workload import SyntheticRateProfile, validate_arrivals, validated_trace_path
 from elastic_des.errors import ConfigError, ConfigWarning, require, require_non_negative, require_positive
 from elastic_des.factory import build
 from elastic_des.planning import Demand, default_memory_limit_gb, memory_estimate_bytes, planned_demand
@@ -125,8 +126,11 @@ def validate_scenario(scenario: Any, seed: int, limits: Any) -> Demand:
     workload = scenario.workload
     make_distribution(workload.prompt_tokens, "scenario.workload.prompt_tokens")
     make_distribution(workload.output_tokens, "scenario.workload.output_tokens")
+    validate_arrivals(workload, "scenario.workload.arrivals")
     if workload.trace.path is not None:
-        validated_trace_path(workload.trace, "scenario.workload.trace")
+        path = validated_trace_path(workload.trace, "scenario.workload.trace")
+        if workload.trace.format == "clients":
+            load_client_trace(path)  # a malformed file fails here, naming row and column
         return check_demand(scenario, limits)
     for i, spike in enumerate(workload.spikes):
         if spike.start_s >= scenario.duration_s:

@@ -10,7 +10,7 @@ import pytest
 
 from elastic_des import rng
 from elastic_des.factory import build
-from elastic_des.config import SpikeConfig, TraceConfig
+from elastic_des.scenario_config import SpikeConfig, TraceConfig
 from elastic_des.errors import ConfigError
 from elastic_des.engine.history import warmup_history
 from elastic_des.forecasters.networks import LSTMForecaster, TCNForecaster

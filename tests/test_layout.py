@@ -23,11 +23,12 @@ import elastic_des
 PACKAGE = Path(elastic_des.__file__).resolve().parent
 
 # For each layer, the layers it must never import.
+SCHEMAS = ("config", "scenario_config", "world_config")
 FORBIDDEN = {
-    "engine": ("policies", "forecasters", "agent", "analysis", "app", "config", "factory", "validate"),
-    "policies": ("analysis", "app", "config", "validate", "agent"),
-    "forecasters": ("analysis", "app", "config", "validate", "agent", "policies"),
-    "agent": ("analysis", "app", "config", "validate"),
+    "engine": ("policies", "forecasters", "agent", "analysis", "app", *SCHEMAS, "factory", "validate"),
+    "policies": ("analysis", "app", *SCHEMAS, "validate", "agent"),
+    "forecasters": ("analysis", "app", *SCHEMAS, "validate", "agent", "policies"),
+    "agent": ("analysis", "app", *SCHEMAS, "validate"),
     "analysis": ("app", "validate"),
 }
 HEAVY = ("torch", "seaborn", "matplotlib", "streamlit", "hydra")

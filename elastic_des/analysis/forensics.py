@@ -187,6 +187,9 @@ TEMPLATES: dict[tuple[str, str], Callable[[dict], str]] = {
     ("predictive", "scale_in_delayed"): lambda d: (
         f"{_predictive_sizes(d)}, but a recent recommendation in the scale-in window holds "
         f"{number(d['stabilized'])}"),
+    ("oracle", "oracle_schedule"): lambda d: (
+        f"the clairvoyant schedule has {number(d['scheduled'])} up: the most it needs over this tick and the "
+        f"next {number(d['lead_ticks'])} (a cold start ahead); this tick's requests need {number(d['need'])}"),
     ("q_learning", "greedy"): lambda d: (
         f"greedy action {d['action']} in a state seen {number(d['visits'])} times in training: {_q_state(d)}"),
     ("q_learning", "explore"): lambda d: f"exploring (ε-greedy): random action {d['action']}; {_q_state(d)}",

@@ -4,7 +4,9 @@ The controller is a SimPy process. At each tick it measures the window just
 ended (as a monitoring stack would), feeds the observed arrival rate to the
 forecaster, asks the policy for a target and hands it to the replica pool.
 It also opens the next tick's arrivals to the dispatcher, so the event
-queue never holds requests beyond the next decision.
+queue never holds requests beyond the next decision. What it estimates
+beyond plain counts (the service time per request, burstiness within the
+tick) is in :mod:`elastic_des.engine.estimators`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import simpy
 
 from elastic_des.engine.dispatcher import Dispatcher
+from elastic_des.engine.estimators import ServiceTimeEstimator, arrival_burstiness
 from elastic_des.engine.forecast import Forecaster
 from elastic_des.engine.observation import Observation
 from elastic_des.engine.policy import Decision, Policy
@@ -26,7 +29,7 @@ TICK_COLUMNS = (
     "time_s", "arrivals", "arrival_rate_rps", "completions", "drops", "queue_length", "in_flight",
     "utilization", "latency_p50_s", "latency_p95_s", "latency_p99_s", "sla_compliance",
     "replicas_ready", "replicas_provisioning", "replicas_draining", "target_replicas",
-    "cost_usd", "forecast_rps",
+    "cost_usd", "forecast_rps", "service_mean_s", "service_scv", "arrival_peak_rps", "arrival_dispersion",
 )
 
 
@@ -75,6 +78,7 @@ class Controller:
         usd_per_replica_s: float,
         min_replicas: int,
         max_replicas: int,
+        service_estimator: ServiceTimeEstimator,
         on_tick: Optional[Callable[[float], None]] = None,
     ):
         if tick_s <= 0:
@@ -89,6 +93,8 @@ class Controller:
         self.min_replicas, self.max_replicas = min_replicas, max_replicas
         self.on_tick = on_tick
         self.arrival = np.asarray(dispatcher.arrival)
+        self.service = np.asarray(dispatcher.service)
+        self.service_estimator = service_estimator
         self.ticks: list[tuple] = []
         self.decisions: list[dict] = []
         self._arrived = 0
@@ -116,6 +122,7 @@ class Controller:
         window = now - self._t_last
         arrived = int(np.searchsorted(self.arrival, now, side="left"))
         arrivals = arrived - self._arrived
+        peak, dispersion = arrival_burstiness(self.arrival[self._arrived:arrived], self._t_last, now)
         self._arrived = arrived
 
         pool._advance_areas()
@@ -138,6 +145,8 @@ class Controller:
             met = 0
         finished = len(done) + drops
         sla = met / finished if finished else np.nan
+        estimator = self.service_estimator
+        estimator.update(self.service[done])
 
         rate = arrivals / window if window > 0 else 0.0
         self.forecaster.update(rate)
@@ -150,12 +159,15 @@ class Controller:
             sla_compliance=sla, drops=drops, replicas_ready=pool.n_ready,
             replicas_provisioning=pool.n_provisioning, replicas_draining=pool.n_draining,
             target_replicas=pool.target, forecast_rps=forecast, slots_per_replica=pool.slots,
+            service_mean_s=estimator.mean_s, service_scv=estimator.scv,
+            arrival_peak_rps=peak, arrival_dispersion=dispersion,
         )
         self.ticks.append((
             now, arrivals, rate, len(done), drops, obs.queue_length, obs.in_flight, utilization,
             obs.latency_p50_s, obs.latency_p95_s, obs.latency_p99_s, sla, pool.n_ready,
             pool.n_provisioning, pool.n_draining, pool.target,
             pool.billed_replica_s() * self.usd_per_replica_s, float(forecast[0]),
+            obs.service_mean_s, obs.service_scv, peak, dispersion,
         ))
         return obs
 

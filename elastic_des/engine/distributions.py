@@ -1,7 +1,10 @@
 """Random quantities as objects with ``sample(rng, size)`` and an analytic ``mean``.
 
-Following Ciw, a distribution knows its own mean so tests can compare samples
-against theory, and it never owns a generator: the caller passes the stream.
+Following Ciw, a distribution knows its own mean (and variance, so its
+coefficient of variation ``cv``) so tests can compare samples against
+theory, and it never owns a generator: the caller passes the stream.
+Gamma and Weibull are parameterised by mean and CV, as ServeGen describes
+the inter-arrival times of its clients.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scipy.optimize import brentq
+from scipy.special import gammaln
+
 from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
 
 
@@ -18,6 +24,15 @@ class Distribution:
     """A non-negative random variable."""
 
     mean: float
+
+    @property
+    def variance(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def scv(self) -> float:
+        """Squared coefficient of variation, variance / mean²."""
+        return self.variance / self.mean**2 if self.mean > 0 else 0.0
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         raise NotImplementedError
@@ -31,6 +46,10 @@ class Constant(Distribution):
     def mean(self) -> float:
         return self.value
 
+    @property
+    def variance(self) -> float:
+        return 0.0
+
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return np.full(size, self.value, dtype=float)
 
@@ -38,6 +57,10 @@ class Constant(Distribution):
 @dataclass(frozen=True)
 class Exponential(Distribution):
     mean: float
+
+    @property
+    def variance(self) -> float:
+        return self.mean**2
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.exponential(self.mean, size)
@@ -49,6 +72,10 @@ class LogNormal(Distribution):
 
     mean: float
     cv: float
+
+    @property
+    def variance(self) -> float:
+        return (self.mean * self.cv) ** 2
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         sigma2 = math.log1p(self.cv**2)
@@ -65,8 +92,88 @@ class Uniform(Distribution):
     def mean(self) -> float:
         return (self.low + self.high) / 2.0
 
+    @property
+    def variance(self) -> float:
+        return (self.high - self.low) ** 2 / 12.0
+
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.uniform(self.low, self.high, size)
+
+
+@dataclass(frozen=True)
+class Gamma(Distribution):
+    """Gamma with mean ``mean`` and coefficient of variation ``cv``
+    (shape ``1/cv²``, scale ``mean·cv²``; ``cv = 1`` is exponential)."""
+
+    mean: float
+    cv: float
+
+    def __post_init__(self):
+        if not (self.mean > 0 and self.cv > 0):
+            raise ValueError(f"Gamma(mean={self.mean}, cv={self.cv}): both must be > 0")
+
+    @property
+    def variance(self) -> float:
+        return (self.mean * self.cv) ** 2
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        shape = 1.0 / self.cv**2
+        return rng.gamma(shape, self.mean / shape, size)
+
+
+def weibull_shape(cv: float) -> float:
+    """The Weibull shape ``k`` whose CV is ``cv``: solves
+    ``Γ(1+2/k) / Γ(1+1/k)² - 1 = cv²`` (the CV falls as ``k`` grows)."""
+    if not cv > 0:
+        raise ValueError(f"cv = {cv}: must be > 0")
+    target = math.log1p(cv**2)
+
+    def gap(log_k: float) -> float:
+        k = math.exp(log_k)
+        return gammaln(1 + 2 / k) - 2 * gammaln(1 + 1 / k) - target
+
+    return math.exp(brentq(gap, math.log(0.02), math.log(500.0), xtol=1e-12))
+
+
+@dataclass(frozen=True)
+class Weibull(Distribution):
+    """Weibull with mean ``mean`` and coefficient of variation ``cv`` (shape
+    from :func:`weibull_shape`, scale ``mean / Γ(1+1/k)``), for CVs from
+    about 0.003 (shape 500) upwards."""
+
+    mean: float
+    cv: float
+
+    def __post_init__(self):
+        if not (self.mean > 0 and self.cv > 0):
+            raise ValueError(f"Weibull(mean={self.mean}, cv={self.cv}): both must be > 0")
+        object.__setattr__(self, "shape", weibull_shape(self.cv))
+
+    @property
+    def variance(self) -> float:
+        return (self.mean * self.cv) ** 2
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        scale = self.mean / math.exp(gammaln(1 + 1 / self.shape))
+        return scale * rng.weibull(self.shape, size)
+
+
+INTERARRIVAL_FAMILIES = ("exponential", "gamma", "weibull")
+WEIBULL_MIN_CV = 0.003  # shape 500, the end of weibull_shape's search
+
+
+def interarrival_distribution(family: str, mean: float, cv: float, field: str) -> Distribution:
+    """An inter-arrival distribution of ``family`` with ``mean`` and ``cv``;
+    ``field`` names the config path of the family in errors."""
+    name = str(family).lower()
+    if name not in INTERARRIVAL_FAMILIES:
+        raise ConfigError(f"{field} = {family!r}: must be one of {', '.join(INTERARRIVAL_FAMILIES)}")
+    if not (math.isfinite(cv) and cv > 0) or (name == "weibull" and cv < WEIBULL_MIN_CV):
+        raise ConfigError(f"{field} = {family!r} with cv = {cv!r}: the CV must be finite and > 0 "
+                          f"(>= {WEIBULL_MIN_CV} for weibull)")
+    if name == "exponential":
+        return Exponential(mean)
+    return Gamma(mean, cv) if name == "gamma" else Weibull(mean, cv)
 
 
 def make_distribution(cfg, field: str) -> Distribution:

@@ -11,8 +11,9 @@ tick, divided by its length) over the ``days`` that end at the run's t = 0.
   at t = 0, so the days before are flat at the run's starting level. The
   noise and the arrival counts come from RNG streams of their own
   (``forecaster_warmup/...``), so the history never replays the run's draws.
-* ``rates`` trace: the trace windows that precede ``start_s``, compressed and
-  scaled as in the run, with Poisson counts per tick.
+* ``rates`` trace (or a ``clients`` trace, by its total rate): the trace
+  windows that precede ``start_s``, compressed and scaled as in the run, with
+  Poisson counts per tick.
 * ``timestamps`` trace: the requests of the trace that precede ``start_s``,
   counted per tick (real observations: no sampling).
 
@@ -29,7 +30,7 @@ from omegaconf import OmegaConf
 
 from elastic_des import rng as rng_streams
 from elastic_des.errors import require_non_negative, require_positive
-from elastic_des.engine.traces import load_rate_trace, load_request_trace
+from elastic_des.engine.traces import load_client_trace, load_rate_trace, load_request_trace
 from elastic_des.engine.workload import (
     GRID_S,
     PiecewiseRateProfile,
@@ -86,7 +87,7 @@ def _rate_trace_past(trace_cfg, path, span_s: float) -> RateProfile:
     The run starts at the window that holds ``start_s`` (see
     :func:`elastic_des.engine.workload.build_workload`), so the history ends there.
     """
-    trace = load_rate_trace(path)
+    trace = load_rate_trace(path) if trace_cfg.format == "rates" else load_client_trace(path).aggregate()
     first = min(int(trace_cfg.start_s // trace.window_s), len(trace.rate_rps))
     window_s, rates = scaled_rate_windows(trace, trace_cfg)
     available = min(first, int(math.ceil(span_s / window_s)))

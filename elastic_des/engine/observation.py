@@ -8,6 +8,7 @@ fleet and queue, and the forecaster's prediction.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,16 @@ class Observation:
     target_replicas: the target in force before this decision.
     forecast_rps: predicted arrival rate for each of the next ticks.
     slots_per_replica: concurrency of one replica.
+    service_mean_s, service_scv: the planner's estimate of the mean service
+        time per request (s) and its squared coefficient of variation: the
+        analytic prior blended with the service times measured on completed
+        requests (:class:`~elastic_des.engine.estimators.ServiceTimeEstimator`).
+        NaN when nothing estimates them (an observation built by hand): use
+        :meth:`service_mean_or` then.
+    arrival_peak_rps: the highest per-second arrival count in the window.
+    arrival_dispersion: index of dispersion (variance / mean) of the window's
+        per-second arrival counts; 1 for Poisson arrivals (and for a window
+        without arrivals), above 1 for bursty ones.
     """
 
     time_s: float
@@ -52,6 +63,14 @@ class Observation:
     target_replicas: int
     forecast_rps: np.ndarray
     slots_per_replica: int
+    service_mean_s: float = math.nan
+    service_scv: float = math.nan
+    arrival_peak_rps: float = math.nan
+    arrival_dispersion: float = 1.0
+
+    def service_mean_or(self, prior_s: float) -> float:
+        """The estimated mean service time, or ``prior_s`` if there is none."""
+        return self.service_mean_s if math.isfinite(self.service_mean_s) else prior_s
 
     @property
     def concurrency(self) -> float:

@@ -14,7 +14,20 @@ from typing import Any, Optional
 
 import numpy as np
 
+from elastic_des.engine.clairvoyant import OraclePlan
 from elastic_des.engine.observation import Observation
+
+
+@dataclass(frozen=True)
+class FutureRequests:
+    """Every request of the run, known in advance: arrival and service times
+    (sorted by arrival), the queue's timeout (``inf``: none), and the
+    clairvoyant plan computed from them for this world."""
+
+    arrival_s: np.ndarray
+    service_s: np.ndarray
+    queue_timeout_s: float
+    plan: Optional[OraclePlan] = None
 
 
 @dataclass(frozen=True)
@@ -24,6 +37,11 @@ class PolicyContext:
     peak_rate_rps is the scenario's planned peak: a static fleet is sized
     for it, as an operator sizes a fixed fleet from a capacity plan.
     fleet_field is the config path of the fleet, for error messages.
+    mean_service_s, service_scv: the analytic prior of the service time per
+    request (from the trace's own request sizes when replaying a timestamps
+    trace); at decision time planners use the observation's estimate.
+    future: the workload's future requests, for clairvoyant planners (the
+    oracle); None when the workload cannot be read ahead.
     """
 
     fleet_field: str
@@ -38,6 +56,8 @@ class PolicyContext:
     peak_rate_rps: float
     mean_rate_rps: float
     rng: np.random.Generator
+    service_scv: float = 1.0
+    future: Optional[FutureRequests] = None
 
 
 @dataclass(frozen=True)
@@ -56,9 +76,11 @@ class Decision:
 
 
 class Policy:
-    """Base class: override :meth:`initial_replicas` and :meth:`decide`."""
+    """Base class: override :meth:`initial_replicas` and :meth:`decide`.
+    A ``clairvoyant`` policy reads ``context.future`` (the oracle)."""
 
     name = "policy"
+    clairvoyant = False
 
     def reset(self, context: PolicyContext) -> None:
         self.context = context

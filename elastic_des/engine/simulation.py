@@ -8,10 +8,12 @@ stops at the end of the scenario: the drain tail is not a cost of the day.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import numpy as np
 import pandas as pd
 import simpy
 
@@ -22,9 +24,11 @@ from elastic_des.errors import ConfigError
 from elastic_des.engine.forecast import Forecaster
 from elastic_des.engine.history import warmup_history
 from elastic_des.engine.metrics import request_table, summarize
-from elastic_des.engine.policy import Policy, PolicyContext
+from elastic_des.engine.clairvoyant import oracle_plan
+from elastic_des.engine.estimators import ServiceTimeEstimator
+from elastic_des.engine.policy import FutureRequests, Policy, PolicyContext
 from elastic_des.engine.replicas import ReplicaPool
-from elastic_des.engine.service import mean_service_s, service_times
+from elastic_des.engine.service import service_prior, service_times
 from elastic_des.engine.workload import Workload
 
 
@@ -40,13 +44,34 @@ class WorldResult:
     wall_s: float = float("nan")  # wall-clock time of the simulation (not a result: timing.json)
 
 
-def policy_context(world, scenario, controller, workload: Workload, seed: int, field: str = "world") -> PolicyContext:
+def policy_context(world, scenario, controller, workload: Workload, seed: int, field: str = "world",
+                   service_s: Optional[np.ndarray] = None, oracle: bool = True) -> PolicyContext:
+    """What ``world``'s policy knows before the run; ``service_s`` (the
+    service time of every request of ``workload``, computed if not given)
+    lets a clairvoyant policy read ahead and gives a trace replay its prior
+    from its own sizes. ``oracle``: compute the clairvoyant plan (if the
+    workload can be read ahead)."""
+    if service_s is None:
+        service_s = service_times(world.model, workload, seed)
+    prior_mean_s, prior_scv = service_prior(world.model, scenario.workload, workload, service_s)
+    timeout = world.fleet.queue_timeout_s
+    future = None
+    if workload.read_ahead and oracle:
+        timeout_s = math.inf if timeout is None else float(timeout)
+        plan = oracle_plan(
+            workload.arrival_s, service_s, tick_s=controller.tick_s, duration_s=scenario.duration_s,
+            slots=world.model.slots_per_replica, slo_latency_s=scenario.slo.latency_s,
+            slo_target=scenario.slo.target_compliance, queue_timeout_s=timeout_s,
+            min_replicas=world.fleet.min_replicas, max_replicas=world.fleet.max_replicas,
+            cold_start_s=world.model.cold_start_s,
+        )
+        future = FutureRequests(workload.arrival_s, service_s, timeout_s, plan)
     return PolicyContext(
         fleet_field=f"{field}.fleet",
         min_replicas=world.fleet.min_replicas,
         max_replicas=world.fleet.max_replicas,
         slots_per_replica=world.model.slots_per_replica,
-        mean_service_s=mean_service_s(world.model, scenario.workload),
+        mean_service_s=prior_mean_s,
         cold_start_s=world.model.cold_start_s,
         tick_s=controller.tick_s,
         slo_latency_s=scenario.slo.latency_s,
@@ -54,7 +79,25 @@ def policy_context(world, scenario, controller, workload: Workload, seed: int, f
         peak_rate_rps=workload.profile.peak_rps,
         mean_rate_rps=workload.profile.mean_rps,
         rng=rng_streams.stream(seed, f"policy/{world.name}"),
+        service_scv=prior_scv,
+        future=future,
     )
+
+
+def oracle_summary(context: PolicyContext, usd_per_replica_s: float, cost_usd: float) -> dict:
+    """The clairvoyant limit's cost for this world on these arrivals (the
+    minimum-cost schedule for the per-tick needs, computed analytically, not
+    simulated) and the world's cost as a multiple of it; NaN when the
+    workload cannot be read ahead."""
+    plan = context.future.plan if context.future is not None else None
+    if plan is None:
+        return {"cost/oracle_usd": math.nan, "cost/oracle_ratio": math.nan, "oracle/infeasible_ticks": 0}
+    oracle_usd = plan.replica_s * usd_per_replica_s
+    return {
+        "cost/oracle_usd": oracle_usd,
+        "cost/oracle_ratio": cost_usd / oracle_usd if oracle_usd > 0 else math.nan,
+        "oracle/infeasible_ticks": int(plan.infeasible.sum()),
+    }
 
 
 def simulate_world(
@@ -67,8 +110,14 @@ def simulate_world(
     seed: int,
     on_tick: Optional[Callable[[float], None]] = None,
     field: str = "world",
+    oracle_limit: bool = True,
 ) -> WorldResult:
     """Simulate ``world`` under ``policy`` on ``workload``; see module docs.
+
+    ``oracle_limit``: compute the clairvoyant limit's cost (``cost/oracle_*``
+    in the summary; a replay of all requests, about a third of the
+    simulation's own time); ``False`` skips it unless the policy is
+    clairvoyant (e.g. for training episodes that never read it).
 
     ``field`` is the config path of ``world``, for error messages. The
     config is expected to have passed :func:`elastic_des.validate.validate`
@@ -81,7 +130,9 @@ def simulate_world(
     pool = ReplicaPool(env, model.slots_per_replica, model.cold_start_s)
     service = service_times(model, workload, seed)
     dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
-    policy.reset(policy_context(world, scenario, controller_cfg, workload, seed, field))
+    context = policy_context(world, scenario, controller_cfg, workload, seed, field, service,
+                             oracle=oracle_limit or policy.clairvoyant)
+    policy.reset(context)
     forecaster.reset(controller_cfg.tick_s)
     forecaster.warm_up(warmup_history(scenario, controller_cfg.tick_s, seed, controller_cfg.warmup_days))
     initial = fleet.initial_replicas if fleet.initial_replicas is not None else policy.initial_replicas()
@@ -98,6 +149,7 @@ def simulate_world(
         duration_s=scenario.duration_s, slo_latency_s=scenario.slo.latency_s,
         usd_per_replica_s=usd_per_replica_s, min_replicas=fleet.min_replicas,
         max_replicas=fleet.max_replicas, on_tick=on_tick,
+        service_estimator=ServiceTimeEstimator(context.mean_service_s, context.service_scv),
     )
     env.process(controller.process())
     env.run(until=scenario.duration_s)
@@ -114,5 +166,6 @@ def simulate_world(
         cost_usd=billed_replica_s * usd_per_replica_s,
         gpu_hours=billed_replica_s * model.gpus_per_replica / 3600.0, duration_s=scenario.duration_s,
     )
+    summary.update(oracle_summary(context, usd_per_replica_s, summary["cost/usd"]))
     return WorldResult(world.name, summary, requests, ticks, controller.decisions, time.perf_counter() - wall_start)
 

@@ -7,6 +7,13 @@ Two formats are supported:
   from the trace.
 * ``rates``: aggregate request rates per window, as in the ServeGen data
   (``window_start_s, total_rate_rps``). Arrivals are sampled from the rates.
+* ``clients``: per window and client, the client's rate, inter-arrival CV and
+  fitted inter-arrival family, as ServeGen describes its clients
+  (``window_start_s, client, rate_rps, interarrival_cv, family``; further
+  columns such as the family's ``shape, scale`` are ignored: the renewal
+  process is rebuilt from rate and CV). Replayed as a mixture of renewal
+  processes (:mod:`elastic_des.engine.arrivals`). A ``.csv.gz`` file is read
+  as gzip.
 
 Traces shipped with the package live in ``elastic_des/data/traces`` (see the
 LICENSE notes there); a bare file name is looked up there.
@@ -20,11 +27,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from elastic_des.engine.distributions import INTERARRIVAL_FAMILIES, WEIBULL_MIN_CV
 from elastic_des.errors import ConfigError
 
 PACKAGED_TRACES = Path(__file__).resolve().parent.parent / "data" / "traces"
 TIMESTAMP_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 RATE_COLUMNS = ("window_start_s", "total_rate_rps")
+CLIENT_COLUMNS = ("window_start_s", "client", "rate_rps", "interarrival_cv", "family")
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ def resolve_trace_path(path: str, field: str = "scenario.workload.trace.path") -
     packaged = PACKAGED_TRACES / path
     if not candidate.is_absolute() and packaged.is_file():
         return packaged
-    shipped = ", ".join(sorted(p.name for p in PACKAGED_TRACES.glob("*.csv")))
+    shipped = ", ".join(sorted(p.name for p in PACKAGED_TRACES.glob("*.csv*")))
     raise ConfigError(f"{field} = {path!r}: no such file (traces shipped with the package: {shipped})")
 
 
@@ -115,3 +124,64 @@ def load_rate_trace(path: Path) -> RateTrace:
             f"windows must be increasing and equally spaced ({steps[0]:g} s)"
         )
     return RateTrace(starts - starts[0], rates, float(steps[0]))
+
+
+@dataclass(frozen=True)
+class ClientTrace:
+    """A ServeGen client file: one row per (window, client) with a rate > 0.
+
+    ``window`` is the index of each row's window; windows are ``window_s``
+    long and the trace has ``windows`` of them (the last start plus one).
+    """
+
+    window: np.ndarray
+    client: np.ndarray
+    rate_rps: np.ndarray
+    interarrival_cv: np.ndarray
+    family: np.ndarray
+    window_s: float
+    windows: int
+
+    def aggregate(self) -> RateTrace:
+        """The total rate per window, summed over clients."""
+        rates = np.bincount(self.window, weights=self.rate_rps, minlength=self.windows)
+        return RateTrace(np.arange(self.windows) * self.window_s, rates, self.window_s)
+
+
+def load_client_trace(path: Path) -> ClientTrace:
+    """Load a ServeGen per-client file; windows must lie on one grid."""
+    frame = _read_csv(path, CLIENT_COLUMNS)
+    starts = _numeric_column(frame, path, "window_start_s", 0)
+    rates = _numeric_column(frame, path, "rate_rps", 0)
+    cvs = _numeric_column(frame, path, "interarrival_cv", 0)
+    bad = cvs <= 0
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ConfigError(f"trace {path}: row {row + 2} column interarrival_cv = {cvs[row]:g}: must be > 0")
+    grid = np.unique(starts)
+    if len(grid) < 2:
+        raise ConfigError(f"trace {path}: needs at least two windows to know the window length")
+    window_s = float(np.diff(grid).min())
+    index = (starts - grid[0]) / window_s
+    off = ~np.isclose(index, np.rint(index))
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ConfigError(
+            f"trace {path}: row {row + 2} column window_start_s = {starts[row]:g}: "
+            f"not on the trace's grid of {window_s:g} s windows"
+        )
+    window = np.rint(index).astype(np.int64)
+    family = frame["family"].str.strip().str.lower().to_numpy()
+    unknown = ~np.isin(family, INTERARRIVAL_FAMILIES)
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise ConfigError(
+            f"trace {path}: row {row + 2} column family = {frame['family'].iloc[row]!r}: "
+            f"must be one of {', '.join(INTERARRIVAL_FAMILIES)} (any case)"
+        )
+    narrow = (family == "weibull") & (cvs < WEIBULL_MIN_CV)
+    if narrow.any():
+        row = int(np.flatnonzero(narrow)[0])
+        raise ConfigError(f"trace {path}: row {row + 2} column interarrival_cv = {cvs[row]:g}: "
+                          f"must be >= {WEIBULL_MIN_CV} for a Weibull client")
+    return ClientTrace(window, frame["client"].to_numpy(), rates, cvs, family, window_s, int(window.max()) + 1)

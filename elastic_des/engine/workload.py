@@ -17,9 +17,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from elastic_des import rng as rng_streams
-from elastic_des.engine.distributions import LogNormal, make_distribution
+from elastic_des.engine.arrivals import OnOffRateProfile, sample_client_mixture, sample_renewal
+from elastic_des.engine.distributions import INTERARRIVAL_FAMILIES, WEIBULL_MIN_CV, LogNormal, make_distribution
 from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
-from elastic_des.engine.traces import RateTrace, load_rate_trace, load_request_trace, resolve_trace_path
+from elastic_des.engine.traces import (
+    RateTrace,
+    load_client_trace,
+    load_rate_trace,
+    load_request_trace,
+    resolve_trace_path,
+)
+
+TRACE_FORMATS = ("timestamps", "rates", "clients")
+ARRIVAL_PROCESSES = ("poisson", "renewal", "onoff")
 
 GRID_S = 10.0  # resolution at which profiles report their peak and mean
 
@@ -141,7 +151,11 @@ class Workload:
 
     ``profile`` is the rate the arrivals were drawn from (for a timestamp
     trace, the empirical rate per minute); controllers never see it, only
-    sizing helpers and plots do.
+    sizing helpers and plots do. ``sizes_from_trace``: the request sizes are
+    a trace's own, not drawn from the configured distributions.
+    ``read_ahead``: every request is known before the run (all workloads
+    built here); a workload generated while the run goes (``False``) cannot
+    feed a clairvoyant planner.
     """
 
     arrival_s: np.ndarray
@@ -149,6 +163,8 @@ class Workload:
     output_tokens: np.ndarray
     profile: RateProfile
     duration_s: float
+    sizes_from_trace: bool = False
+    read_ahead: bool = True
 
     def __len__(self) -> int:
         return len(self.arrival_s)
@@ -194,9 +210,56 @@ def validated_trace_path(trace_cfg, field: str) -> Path:
     require_positive(f"{field}.time_compression", trace_cfg.time_compression)
     require_positive(f"{field}.rate_scale", trace_cfg.rate_scale)
     require_non_negative(f"{field}.start_s", trace_cfg.start_s)
-    require(trace_cfg.format in ("timestamps", "rates"), f"{field}.format", trace_cfg.format,
-            "must be 'timestamps' or 'rates'")
+    require(trace_cfg.format in TRACE_FORMATS, f"{field}.format", trace_cfg.format,
+            f"must be one of {', '.join(TRACE_FORMATS)}")
     return resolve_trace_path(trace_cfg.path, f"{field}.path")
+
+
+def validate_arrivals(workload_cfg, field: str) -> None:
+    """Check an ``ArrivalConfig`` (``field`` is its config path) against the workload it shapes."""
+    cfg = workload_cfg.arrivals
+    require(cfg.process in ARRIVAL_PROCESSES, f"{field}.process", cfg.process,
+            f"must be one of {', '.join(ARRIVAL_PROCESSES)}")
+    if cfg.process == "renewal":
+        require(str(cfg.family).lower() in INTERARRIVAL_FAMILIES, f"{field}.family", cfg.family,
+                f"must be one of {', '.join(INTERARRIVAL_FAMILIES)}")
+        require(cfg.cv is not None and math.isfinite(cfg.cv) and cfg.cv > 0, f"{field}.cv", cfg.cv,
+                "must be a finite number > 0")
+        if str(cfg.family).lower() == "weibull":
+            require(cfg.cv >= WEIBULL_MIN_CV, f"{field}.cv", cfg.cv, f"must be >= {WEIBULL_MIN_CV} for weibull")
+    if cfg.process == "onoff":
+        require_positive(f"{field}.on_mean_s", cfg.on_mean_s)
+        require_positive(f"{field}.off_mean_s", cfg.off_mean_s)
+        require(cfg.burst_ratio is not None and math.isfinite(cfg.burst_ratio) and cfg.burst_ratio >= 1,
+                f"{field}.burst_ratio", cfg.burst_ratio, "must be a finite number >= 1 (ON rate / OFF rate)")
+    trace_format = workload_cfg.trace.format if workload_cfg.trace.path is not None else None
+    if trace_format in ("timestamps", "clients"):
+        require(cfg.process == "poisson", f"{field}.process", cfg.process,
+                f"a {trace_format} trace brings its own arrival process; set 'poisson' (the default)")
+
+
+def sample_arrivals(cfg, profile: RateProfile, seed: int, field: str) -> tuple[np.ndarray, RateProfile]:
+    """Arrivals following ``profile`` by ``cfg.process``, and the profile they
+    follow (for on/off, the modulated one)."""
+    arrivals_rng = rng_streams.stream(seed, "arrivals")
+    if cfg.process == "renewal":
+        return sample_renewal(profile, cfg.family, cfg.cv, arrivals_rng, f"{field}.family"), profile
+    if cfg.process == "onoff":
+        profile = OnOffRateProfile(profile, cfg.on_mean_s, cfg.off_mean_s, cfg.burst_ratio,
+                                   rng_streams.stream(seed, "arrival_modulation"))
+    return sample_nhpp(profile, arrivals_rng), profile
+
+
+def _trace_windows(trace_cfg, trace_windows: int, window_s: float, duration_s: float, field: str) -> int:
+    """The first trace window of the run; checks the trace covers the scenario."""
+    first = int(trace_cfg.start_s // window_s)
+    require(first < trace_windows, f"{field}.start_s", trace_cfg.start_s,
+            f"must be within the trace ({trace_windows * window_s:g} s)")
+    run_window = window_s / trace_cfg.time_compression
+    covered = (trace_windows - first) * run_window
+    require(covered >= duration_s, f"{field}.time_compression", trace_cfg.time_compression,
+            f"the trace covers {covered:g} s of the {duration_s:g} s scenario; compress more or shorten it")
+    return first
 
 
 def scaled_rate_windows(trace: RateTrace, trace_cfg) -> tuple[float, np.ndarray]:
@@ -208,15 +271,9 @@ def scaled_rate_windows(trace: RateTrace, trace_cfg) -> tuple[float, np.ndarray]
 def run_rate_windows(trace: RateTrace, trace_cfg, duration_s: float, field: str) -> tuple[float, np.ndarray]:
     """The window length and rates of a rate trace from ``start_s`` on, in run
     time; the trace must cover the run (``field`` is the trace's config path)."""
-    first = int(trace_cfg.start_s // trace.window_s)
-    trace_s = len(trace.rate_rps) * trace.window_s
-    require(first < len(trace.rate_rps), f"{field}.start_s", trace_cfg.start_s,
-            f"must be within the trace ({trace_s:g} s)")
+    first = _trace_windows(trace_cfg, len(trace.rate_rps), trace.window_s, duration_s, field)
     window, all_rates = scaled_rate_windows(trace, trace_cfg)
-    rates = all_rates[first:]
-    require(len(rates) * window >= duration_s, f"{field}.time_compression", trace_cfg.time_compression,
-            f"the trace covers {len(rates) * window:g} s of the {duration_s:g} s scenario; compress more or shorten it")
-    return window, rates
+    return window, all_rates[first:]
 
 
 def build_workload(scenario, seed: int) -> Workload:
@@ -236,12 +293,21 @@ def build_workload(scenario, seed: int) -> Workload:
             arrival, prompt, output, profile = _replay_timestamps(
                 trace_cfg, path, duration_s, rng_streams.stream(seed, "trace_scaling"), tfield
             )
-            return Workload(arrival, prompt, output, profile, float(duration_s))
-        window, rates = run_rate_windows(load_rate_trace(path), trace_cfg, duration_s, tfield)
-        profile: RateProfile = PiecewiseRateProfile(window, rates, duration_s)
+            return Workload(arrival, prompt, output, profile, float(duration_s), sizes_from_trace=True)
+        if trace_cfg.format == "clients":
+            clients = load_client_trace(path)
+            first = _trace_windows(trace_cfg, clients.windows, clients.window_s, duration_s, tfield)
+            window, all_rates = scaled_rate_windows(clients.aggregate(), trace_cfg)
+            profile: RateProfile = PiecewiseRateProfile(window, all_rates[first:], duration_s)
+            arrival = sample_client_mixture(clients, first, window, trace_cfg.rate_scale, duration_s,
+                                            rng_streams.stream(seed, "arrivals"), tfield)
+        else:
+            window, rates = run_rate_windows(load_rate_trace(path), trace_cfg, duration_s, tfield)
+            profile = PiecewiseRateProfile(window, rates, duration_s)
     else:
         profile = SyntheticRateProfile(cfg, duration_s, rng_streams.stream(seed, "rate_noise"), field)
-    arrival = sample_nhpp(profile, rng_streams.stream(seed, "arrivals"))
+    if cfg.trace.path is None or cfg.trace.format == "rates":
+        arrival, profile = sample_arrivals(cfg.arrivals, profile, seed, f"{field}.arrivals")
     prompt = _token_counts(prompt_dist.sample(sizes, len(arrival)))
     output = _token_counts(output_dist.sample(sizes, len(arrival)))
     return Workload(arrival, prompt, output, profile, float(duration_s))

@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import chi2
 
 from elastic_des.errors import ConfigError
 from elastic_des.engine.observation import Observation
@@ -49,25 +50,43 @@ def horizon_ticks(cold_start_s: float, tick_s: float) -> tuple[int, int]:
 class PredictivePolicy(Policy):
     name = "predictive"
 
-    def __init__(self, headroom: float = 0.1, scale_in_window_s: float = 300.0):
+    def __init__(self, headroom: float = 0.1, scale_in_window_s: float = 300.0, burst_correction: bool = True,
+                 burst_quantile: float = 0.999):
         if headroom < 0:
             raise ConfigError(f"policy.headroom = {headroom}: must be >= 0")
         if scale_in_window_s < 0:
             raise ConfigError(f"policy.scale_in_window_s = {scale_in_window_s}: must be >= 0")
+        if not 0 < burst_quantile < 1:
+            raise ConfigError(f"policy.burst_quantile = {burst_quantile}: must be in (0, 1)")
         self.headroom = headroom
         self.window = StabilizationWindow(scale_in_window_s)
+        self.burst_correction = burst_correction
+        self.burst_quantile = burst_quantile
 
     def reset(self, context: PolicyContext) -> None:
         super().reset(context)
         self.first, self.last = horizon_ticks(context.cold_start_s, context.tick_s)
         self.window.clear()
+        seconds = max(2, math.ceil(context.tick_s))
+        self.poisson_dispersion = float(chi2.ppf(self.burst_quantile, seconds - 1) / (seconds - 1))
 
-    def size(self, rate_rps: float) -> int:
-        """Erlang C replicas for ``rate_rps`` plus headroom."""
+    def arrival_scv(self, obs: Observation) -> float:
+        """``c_a²`` for the burst correction: the tick's dispersion if it is
+        beyond what Poisson arrivals show (see the module docs), else 1."""
+        dispersion = obs.arrival_dispersion
+        if not self.burst_correction or not dispersion > self.poisson_dispersion:
+            return 1.0
+        return float(dispersion)
+
+    def size(self, rate_rps: float, obs: Observation, arrival_scv: float) -> int:
+        """Replicas for ``rate_rps`` plus headroom, sized with the observed
+        service estimate and, when bursty, the Allen–Cunneen correction."""
         ctx = self.context
+        service_scv = obs.service_scv if np.isfinite(obs.service_scv) else ctx.service_scv
         return replicas_for_slo(
-            rate_rps * (1 + self.headroom), ctx.mean_service_s, ctx.slots_per_replica,
+            rate_rps * (1 + self.headroom), obs.service_mean_or(ctx.mean_service_s), ctx.slots_per_replica,
             ctx.slo_latency_s, ctx.slo_target, max_replicas=10**6,
+            arrival_scv=arrival_scv, service_scv=service_scv if arrival_scv > 1 else 1.0,
         )
 
     def decide(self, obs: Observation) -> Decision:
@@ -84,8 +103,9 @@ class PredictivePolicy(Policy):
                 "the forecaster must predict finite rates >= 0"
             )
         forecast_rps = float(ahead.max())
-        forecast_n = self.size(forecast_rps)
-        load_n = self.size(obs.arrival_rate_rps)
+        arrival_scv = self.arrival_scv(obs)
+        forecast_n = self.size(forecast_rps, obs, arrival_scv)
+        load_n = self.size(obs.arrival_rate_rps, obs, arrival_scv)
         current = obs.target_replicas
         desired = max(forecast_n, load_n)
         highest = self.window.record(obs.time_s, desired)
@@ -94,6 +114,8 @@ class PredictivePolicy(Policy):
             "horizon_ticks": [self.first, self.last],
             "observed_rps": obs.arrival_rate_rps,
             "headroom": self.headroom,
+            "service_mean_s": obs.service_mean_or(self.context.mean_service_s),
+            "arrival_scv": arrival_scv,
             "forecast_replicas": forecast_n,
             "load_replicas": load_n,
             "current": current,
@@ -121,8 +143,14 @@ class PredictiveConfig:
         against forecast and measurement error; our choice, no external default).
     scale_in_window_s: scale in only to the highest recommendation of this many
         seconds (300, as the Kubernetes HPA's downscale stabilization window).
+    burst_correction: size bursty ticks by Allen–Cunneen (inter-arrival SCV =
+        the index of dispersion of per-second counts); false: plain Erlang C.
+    burst_quantile: a tick counts as bursty when its dispersion exceeds this
+        quantile of the dispersion of Poisson counts (0.999).
     """
 
     _target_: str = "elastic_des.policies.predictive.PredictivePolicy"
     headroom: float = 0.1
     scale_in_window_s: float = 300.0
+    burst_correction: bool = True
+    burst_quantile: float = 0.999

@@ -1,0 +1,176 @@
+"""The clairvoyant limit: per-tick fleet needs from the actual future requests.
+
+:func:`tick_needs` gives every tick the fewest replicas with which that
+tick's actual requests (arrival and service times known in advance) meet
+the SLO target, replaying them through the FIFO multi-server queue by the
+Kiefer–Wolfowitz recursion, not by Erlang C, so bursts inside a tick count.
+
+The queue's state is carried from tick to tick as the Kiefer–Wolfowitz
+workload vector, here kept as the sorted times at which each of the fleet's
+``replicas × slots`` servers becomes free. A request arriving at ``t``
+starts at ``max(t, earliest free time)`` on that server (FIFO), which is
+then free at start + service; a request that would wait longer than the
+queue timeout is dropped and takes no work. A request meets the SLO if
+``wait + service <= slo_latency_s``. The queue's capacity is not modelled:
+it drops requests only when the fleet is far behind, which a fleet meeting
+the target is not.
+
+At a tick boundary the fleet takes the tick's size: a larger fleet adds
+servers free from the boundary on; a smaller one removes the servers free
+earliest (idle, or about to be), but never one with work committed past the
+boundary (requests in service or already queued to it): the tick's size is
+at least ``ceil(committed servers / slots)``. The replay is conservative
+against the simulator, which re-dispatches queued requests to replicas
+added at the boundary and drains whole replicas; more servers never make a
+FIFO wait longer, so the simulated tick does at least as well.
+
+Each tick's size is found by evaluating the replay at candidate sizes,
+starting from the previous tick's size and stepping to the smallest that
+meets the target (a bisection when the step is large). A tick that no size
+up to ``max_replicas`` serves within the target (say, more of its requests
+need longer than the SLO to serve than the target allows) is counted as
+infeasible and gets the fewest replicas that do as well as ``max_replicas``. Cost: ``O(n log c)`` per evaluation and a few evaluations per
+tick, against the simulator's much larger cost per request.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from elastic_des.engine.provisioning import min_cost_schedule
+
+
+@dataclass(frozen=True)
+class TickNeeds:
+    """Replicas each tick needs ready (``replicas``), and the ticks that no
+    fleet up to ``max_replicas`` serves within the target (``infeasible``)."""
+
+    replicas: np.ndarray
+    infeasible: np.ndarray
+
+
+def replay_tick(free_s: list[float], arrival_s: np.ndarray, service_s: np.ndarray, slo_latency_s: float,
+                queue_timeout_s: float) -> tuple[int, list[float]]:
+    """Requests of one tick that meet the SLO through the servers free at
+    ``free_s`` (a heap, copied), and the servers' free times afterwards."""
+    heap = list(free_s)
+    met = 0
+    for t, s in zip(arrival_s.tolist(), service_s.tolist()):
+        earliest = heap[0]
+        start = t if earliest < t else earliest
+        wait = start - t
+        if wait > queue_timeout_s:
+            continue  # dropped: waits past the timeout, takes no work
+        heapq.heapreplace(heap, start + s)
+        if wait + s <= slo_latency_s:
+            met += 1
+    return met, heap
+
+
+def resize(free_s: list[float], servers: int, boundary_s: float) -> list[float]:
+    """The fleet's free times at ``boundary_s`` with ``servers`` servers:
+    added ones free at the boundary, removed ones those free earliest."""
+    if servers >= len(free_s):
+        grown = list(free_s) + [boundary_s] * (servers - len(free_s))
+        heapq.heapify(grown)
+        return grown
+    kept = heapq.nlargest(servers, free_s)
+    heapq.heapify(kept)
+    return kept
+
+
+def tick_needs(arrival_s: np.ndarray, service_s: np.ndarray, *, tick_s: float, duration_s: float, slots: int,
+               slo_latency_s: float, slo_target: float, queue_timeout_s: float, min_replicas: int,
+               max_replicas: int) -> TickNeeds:
+    """The fewest replicas per tick meeting the SLO target; see the module docs."""
+    if tick_s <= 0 or duration_s <= 0:
+        raise ValueError(f"tick_s = {tick_s}, duration_s = {duration_s}: must be > 0")
+    if not 0 <= min_replicas <= max_replicas or max_replicas < 1:
+        raise ValueError(f"[min_replicas, max_replicas] = [{min_replicas}, {max_replicas}]: need 0 <= min <= max, max >= 1")
+    arrival_s, service_s = np.asarray(arrival_s, float), np.asarray(service_s, float)
+    ticks = int(math.ceil(duration_s / tick_s - 1e-9))
+    bounds = np.searchsorted(arrival_s, np.arange(ticks + 1) * tick_s, side="left")
+    replicas = np.zeros(ticks, dtype=np.int64)
+    infeasible = np.zeros(ticks, dtype=bool)
+    free: list[float] = []
+    previous = max(min_replicas, 1)
+    for k in range(ticks):
+        boundary = k * tick_s
+        lo, hi = bounds[k], bounds[k + 1]
+        arrivals, services = arrival_s[lo:hi], service_s[lo:hi]
+        committed = sum(1 for f in free if f > boundary)
+        floor = max(min_replicas, math.ceil(committed / slots))
+        required = math.ceil(slo_target * (hi - lo) - 1e-9)
+        cache: dict[int, tuple[int, list[float]]] = {}
+
+        def evaluate(c: int) -> bool:
+            if c == 0:
+                cache[0] = (0, [])
+            if c not in cache:
+                cache[c] = replay_tick(resize(free, c * slots, boundary), arrivals, services,
+                                       slo_latency_s, queue_timeout_s)
+            return cache[c][0] >= required
+
+        if hi > lo and not evaluate(max(floor, max_replicas)):
+            # No fleet within bounds meets the target (e.g. services longer than the SLO):
+            # settle for what the largest fleet achieves, with as few replicas as achieve it.
+            infeasible[k] = True
+            required = cache[max(floor, max_replicas)][0]
+        if hi == lo or evaluate(floor):
+            size = floor
+        else:
+            # The smallest size in (floor, max] that meets the target: bracket around the
+            # previous tick's size, then bisect.
+            bad, good = floor, max_replicas
+            guess = min(max(previous, floor + 1), max_replicas)
+            if evaluate(guess):
+                good = guess
+                below = guess - 1
+                if below > floor:
+                    if evaluate(below):
+                        good = below
+                    else:
+                        bad = below
+            else:
+                bad = guess
+            while good - bad > 1:
+                middle = (bad + good) // 2
+                if evaluate(middle):
+                    good = middle
+                else:
+                    bad = middle
+            size = good
+        if size not in cache:
+            cache[size] = replay_tick(resize(free, size * slots, boundary), arrivals, services,
+                                      slo_latency_s, queue_timeout_s)
+        free = cache[size][1]
+        replicas[k] = size
+        previous = size
+    return TickNeeds(replicas, infeasible)
+
+
+@dataclass(frozen=True)
+class OraclePlan:
+    """The clairvoyant plan of one world: per-tick needs, the ticks no fleet
+    serves within the target, the minimum-cost schedule (replicas up per
+    tick) and its billed replica-seconds."""
+
+    needs: np.ndarray
+    infeasible: np.ndarray
+    alive: np.ndarray
+    replica_s: float
+
+
+def oracle_plan(arrival_s: np.ndarray, service_s: np.ndarray, *, tick_s: float, duration_s: float, slots: int,
+                slo_latency_s: float, slo_target: float, queue_timeout_s: float, min_replicas: int,
+                max_replicas: int, cold_start_s: float) -> OraclePlan:
+    """:func:`tick_needs` and the minimum-cost schedule for them."""
+    needs = tick_needs(arrival_s, service_s, tick_s=tick_s, duration_s=duration_s, slots=slots,
+                       slo_latency_s=slo_latency_s, slo_target=slo_target, queue_timeout_s=queue_timeout_s,
+                       min_replicas=min_replicas, max_replicas=max_replicas)
+    alive, replica_s = min_cost_schedule(needs.replicas, tick_s, duration_s, cold_start_s)
+    return OraclePlan(needs.replicas, needs.infeasible, alive, replica_s)
