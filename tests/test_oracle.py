@@ -152,3 +152,19 @@ def test_every_summary_and_sweep_aggregate_reports_the_oracle_ratio(make_cfg, tm
                 summary[f"{prefix}cost/usd"] / summary[f"{prefix}cost/oracle_usd"])
     row = aggregate(pd.DataFrame(summaries).assign(**{"sweep/variant": "policy=hpa"})).iloc[0]
     assert math.isfinite(row["cost/oracle_ratio.mean"]) and math.isfinite(row["cost/oracle_ratio.ci95"])
+
+
+def test_a_workload_that_cannot_be_read_ahead_has_no_oracle(make_cfg):
+    from dataclasses import replace
+
+    from elastic_des.engine.simulation import simulate_world
+    from elastic_des.engine.workload import build_workload
+    from elastic_des.factory import build
+
+    cfg = make_cfg("scenario.duration_s=900")
+    streamed = replace(build_workload(cfg.scenario, 0), read_ahead=False)
+    with pytest.raises(ConfigError, match="cannot be read ahead"):
+        simulate_world(cfg.world, cfg.scenario, cfg.controller, OraclePolicy(), build(cfg.forecaster, "f"), streamed, 0)
+    result = simulate_world(cfg.world, cfg.scenario, cfg.controller, build(cfg.policy, "policy"),
+                            build(cfg.forecaster, "f"), streamed, 0)
+    assert math.isnan(result.summary["cost/oracle_ratio"])
