@@ -32,7 +32,11 @@ class Observation:
     replicas_ready, replicas_provisioning, replicas_draining: now.
     target_replicas: the target in force before this decision.
     forecast_rps: predicted arrival rate for each of the next ticks.
-    slots_per_replica: concurrency of one replica.
+    slots_per_replica: concurrency of one replica (``max_num_seqs`` when batching).
+    ttft_p50_s, ttft_p99_s: time to first token of the requests completed in
+        the window (NaN when none, or for a model without tokens).
+    tpot_p99_s: their time per output token after the first, 99th percentile.
+    queue_wait_mean_s: their mean wait in the queue before admission.
     """
 
     time_s: float
@@ -52,6 +56,10 @@ class Observation:
     target_replicas: int
     forecast_rps: np.ndarray
     slots_per_replica: int
+    ttft_p50_s: float = float("nan")
+    ttft_p99_s: float = float("nan")
+    tpot_p99_s: float = float("nan")
+    queue_wait_mean_s: float = float("nan")
 
     @property
     def concurrency(self) -> float:

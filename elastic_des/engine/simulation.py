@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import numpy as np
 import pandas as pd
 import simpy
 
@@ -23,8 +24,10 @@ from elastic_des.engine.forecast import Forecaster
 from elastic_des.engine.history import warmup_history
 from elastic_des.engine.metrics import request_table, summarize
 from elastic_des.engine.policy import Policy, PolicyContext
+from elastic_des.engine.batching import BatchingPool
 from elastic_des.engine.replicas import ReplicaPool
-from elastic_des.engine.service import mean_service_s, service_times
+from elastic_des.engine.service import batch_work, first_token_offsets, serving_plan, service_times
+from elastic_des.engine.slo import SLO
 from elastic_des.engine.workload import Workload
 
 
@@ -40,15 +43,18 @@ class WorldResult:
 
 
 def policy_context(world, scenario, controller, workload: Workload, seed: int, field: str = "world") -> PolicyContext:
+    """What the policy knows; a batching replica is planned as in
+    :func:`~elastic_des.engine.service.serving_plan`."""
+    plan = serving_plan(world.model, scenario.workload, scenario.slo)
     return PolicyContext(
         fleet_field=f"{field}.fleet",
         min_replicas=world.fleet.min_replicas,
         max_replicas=world.fleet.max_replicas,
-        slots_per_replica=world.model.slots_per_replica,
-        mean_service_s=mean_service_s(world.model, scenario.workload),
+        slots_per_replica=plan.slots,
+        mean_service_s=plan.mean_service_s,
         cold_start_s=world.model.cold_start_s,
         tick_s=controller.tick_s,
-        slo_latency_s=scenario.slo.latency_s,
+        slo_latency_s=plan.latency_s,
         slo_target=scenario.slo.target_compliance,
         peak_rate_rps=workload.profile.peak_rps,
         mean_rate_rps=workload.profile.mean_rps,
@@ -77,9 +83,7 @@ def simulate_world(
     wall_start = time.perf_counter()
     model, fleet = world.model, world.fleet
     env = simpy.Environment()
-    pool = ReplicaPool(env, model.slots_per_replica, model.cold_start_s)
-    service = service_times(model, workload, seed)
-    dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
+    pool, dispatcher, first_token_of = _fleet(env, model, fleet, workload, seed)
     policy.reset(policy_context(world, scenario, controller_cfg, workload, seed, field))
     forecaster.reset(controller_cfg.tick_s)
     forecaster.warm_up(warmup_history(scenario, controller_cfg.tick_s, seed, controller_cfg.warmup_days))
@@ -94,22 +98,26 @@ def simulate_world(
     controller = Controller(
         env, pool, dispatcher, policy, forecaster,
         tick_s=controller_cfg.tick_s, horizon_ticks=controller_cfg.forecast_horizon_ticks,
-        duration_s=scenario.duration_s, slo_latency_s=scenario.slo.latency_s,
+        duration_s=scenario.duration_s, slo=SLO.of(scenario.slo),
         usd_per_replica_s=usd_per_replica_s, min_replicas=fleet.min_replicas,
         max_replicas=fleet.max_replicas, on_tick=on_tick,
+        first_token_of=first_token_of, output_tokens=workload.output_tokens,
     )
     env.process(controller.process())
     env.run(until=scenario.duration_s)
     billed_replica_s = pool.billed_replica_s()
     env.run()  # let admitted requests finish; nothing new arrives
+    start_s, finish_s = np.asarray(dispatcher.start_s), np.asarray(dispatcher.finish_s)
+    first_token_s = first_token_of(np.arange(len(workload))) if first_token_of is not None else None
+    service = finish_s - start_s if isinstance(pool, BatchingPool) else np.asarray(dispatcher.service)
     requests = request_table(
-        workload.arrival_s, dispatcher.start_s, dispatcher.finish_s, dispatcher.dropped,
-        service, workload.prompt_tokens, workload.output_tokens,
+        workload.arrival_s, start_s, finish_s, dispatcher.dropped,
+        service, workload.prompt_tokens, workload.output_tokens, first_token_s,
     )
     ticks = pd.DataFrame.from_records(controller.ticks, columns=list(TICK_COLUMNS))
     summary = summarize(
         requests, ticks, controller.decisions,
-        slo_latency_s=scenario.slo.latency_s, slo_target=scenario.slo.target_compliance,
+        slo=SLO.of(scenario.slo), slo_target=scenario.slo.target_compliance,
         cost_usd=billed_replica_s * usd_per_replica_s,
         gpu_hours=billed_replica_s * model.gpus_per_replica / 3600.0, duration_s=scenario.duration_s,
     )
@@ -118,3 +126,27 @@ def simulate_world(
     summary["run/requests_per_wall_s"] = len(workload) / wall if wall > 0 else float("nan")
     return WorldResult(world.name, summary, requests, ticks, controller.decisions)
 
+
+
+def _fleet(env: simpy.Environment, model, fleet, workload: Workload, seed: int):
+    """The replica pool and dispatcher of ``model``'s service model, and how to
+    read requests' first-token times (None: the model has no tokens)."""
+    if model.service_model != "batching":
+        pool = ReplicaPool(env, model.slots_per_replica, model.cold_start_s)
+        service = service_times(model, workload, seed)
+        dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
+        if model.service_model == "exponential":
+            return pool, dispatcher, None
+        offsets = first_token_offsets(model, workload)
+        return pool, dispatcher, lambda done: np.asarray(dispatcher.start_s)[done] + offsets[done]
+    work = batch_work(model, workload)
+    pool = BatchingPool(
+        env, max_num_seqs=model.max_num_seqs, cold_start_s=model.cold_start_s, step_base_s=model.step_base_s,
+        step_per_seq_s=model.step_per_seq_s, kv_budget_tokens=model.kv_budget_tokens,
+        prefill_s=work.prefill_s, decode_tokens=work.decode_tokens, kv_tokens=work.kv_tokens,
+    )
+    dispatcher = Dispatcher(env, pool, workload.arrival_s, np.zeros(len(workload)), fleet.queue_capacity,
+                            fleet.queue_timeout_s, too_long=pool.too_long())
+    pool.attach(dispatcher)
+    first_token = pool.first_token_s
+    return pool, dispatcher, lambda done: np.asarray([first_token[i] for i in done], dtype=float)
