@@ -37,7 +37,7 @@ are generated and preempts when it runs out: our rule admits a little less
 at the same budget, and never recomputes). A request that does not fit
 waits in the fleet's FIFO queue; the queue's head is dispatched to a replica
 with a free sequence and room for it, and requests behind it wait too, in
-order. A request larger than a whole replica's budget can never run and is
+order; a new request goes to the least loaded replica with room. A request larger than a whole replica's budget can never run and is
 dropped on arrival (``too_long``), as vLLM rejects prompts beyond its
 maximum context.
 
@@ -134,9 +134,12 @@ class BatchingPool(ReplicaPool):
         return True
 
     def acquire(self, i: int) -> Optional[Replica]:
-        """A READY replica with a free sequence and room for request ``i``, or None.
+        """The least loaded READY replica with a free sequence and room for request ``i``, or None.
 
-        None as well while others wait: admission is FIFO, so a newcomer
+        Unlike the slots pool, which packs requests onto one replica, a
+        batching fleet spreads them: a replica's sequences share its speed, so
+        a router sends each request where the batch is smallest. None as
+        well while others wait: admission is FIFO, so a newcomer
         that fits where the queue's head does not still queues behind it.
         """
         queue = self.queue
@@ -145,17 +148,19 @@ class BatchingPool(ReplicaPool):
                 self.purge_expired()
             if queue:
                 return None
-        free = self.free
-        for k in range(len(free) - 1, -1, -1):  # pack onto the newest first, as the slots pool does
-            replica = free[k]
-            if self.reserve(i, replica):
-                self._advance_areas()
-                replica.busy += 1
-                self.busy_slots += 1
-                if replica.busy == self.slots:
-                    free.pop(k)
-                return replica
-        return None
+        best = None
+        for replica in self.free:  # the least loaded replica that fits, as a load-balancing router picks
+            if self.kv[i] <= replica.kv_free and (best is None or replica.busy < best.busy):
+                best = replica
+        if best is None:
+            return None
+        self.reserve(i, best)
+        self._advance_areas()
+        best.busy += 1
+        self.busy_slots += 1
+        if best.busy == self.slots:
+            self.free.remove(best)
+        return best
 
     def start_service(self, i: int, replica: BatchReplica) -> None:
         """Request ``i`` was admitted to ``replica`` now: queue its prefill, or join the batch."""

@@ -16,15 +16,20 @@ worlds replaying one stream differ only in capacity (common random numbers).
 
 **How the Erlang C planners size a batching replica** (:func:`serving_plan`).
 A batching replica is modelled for planning as ``c`` M/M/c servers, ``c``
-the largest batch it may run: ``max_num_seqs``, at most the number of mean
-requests (prompt + output) its KV budget holds, and at most the batch whose
-step time still meets a TPOT objective. At that batch its throughput is
+the largest batch it should run: ``max_num_seqs``, at most the number of
+mean requests (prompt + output) its KV budget holds, at most the batch whose
+step time still meets a TPOT objective, and at most the batch at which a
+request of the SLO's quantile of output length still meets the latency
+budget. At that batch its throughput is
 ``X = c / (d * t_step(c) + c * p)`` requests/s (``d`` mean decode tokens,
 ``p`` mean prefill seconds: decode runs at ``c / t_step(c)`` tokens/s in the
 share of time not spent prefilling, ``1 - X p``), so each "slot" serves a
 request in ``S = c / X = d * t_step(c) + c * p`` seconds. This is the
 replica's throughput at full load, where sizing matters; at lighter load
-requests run faster than ``S``, so the plan errs on the safe side.
+requests run faster than ``S``, so the plan errs on the safe side. At full
+load a request of ``n`` decode tokens takes about ``S * n / d`` (decode gets
+the share ``d t_step(c) / S`` of the time), which caps ``c`` once more: the
+request at the SLO's quantile of output lengths must finish in the budget.
 """
 
 from __future__ import annotations
@@ -41,12 +46,16 @@ SLOT_MODELS = ("tokens", "exponential")
 SERVICE_MODELS = SLOT_MODELS + ("batching",)
 
 
-def _mean_sizes(workload_cfg) -> tuple[float, float]:
+def _size_distributions(workload_cfg):
     from elastic_des.engine.distributions import make_distribution
 
-    prompt = make_distribution(workload_cfg.prompt_tokens, "scenario.workload.prompt_tokens").mean
-    output = make_distribution(workload_cfg.output_tokens, "scenario.workload.output_tokens").mean
-    return prompt, output
+    return (make_distribution(workload_cfg.prompt_tokens, "scenario.workload.prompt_tokens"),
+            make_distribution(workload_cfg.output_tokens, "scenario.workload.output_tokens"))
+
+
+def _mean_sizes(workload_cfg) -> tuple[float, float]:
+    prompt, output = _size_distributions(workload_cfg)
+    return prompt.mean, output.mean
 
 
 def step_s(model, batch: float) -> float:
@@ -61,26 +70,20 @@ def prefill_s(model, prompt_tokens):
     return prompt_tokens / model.prefill_tokens_per_s
 
 
-def max_batch(model, workload_cfg, tpot_slo_s=None) -> int:
-    """The largest batch a batching replica runs at full load (see module docs)."""
-    prompt, output = _mean_sizes(workload_cfg)
-    batch = model.max_num_seqs
-    if model.kv_budget_tokens is not None:
-        batch = min(batch, max(1, int(model.kv_budget_tokens // (prompt + output))))
-    if tpot_slo_s is not None and model.step_per_seq_s > 0:
-        batch = min(batch, max(1, math.floor((tpot_slo_s - model.step_base_s) / model.step_per_seq_s)))
-    return batch
-
-
 @dataclass(frozen=True)
 class ServingPlan:
     """A replica as the Erlang C planners see it: ``slots`` servers, each
     serving a request in ``mean_service_s`` on average; ``latency_s`` is the
-    end-to-end budget they size against."""
+    end-to-end budget they size against. ``capacity_rps`` is what a full
+    replica serves, ``slots / mean_service_s``."""
 
     slots: int
     mean_service_s: float
     latency_s: float
+
+    @property
+    def capacity_rps(self) -> float:
+        return self.slots / self.mean_service_s
 
 
 def serving_plan(model, workload_cfg, slo) -> ServingPlan:
@@ -88,30 +91,47 @@ def serving_plan(model, workload_cfg, slo) -> ServingPlan:
 
     The latency budget is the end-to-end SLO, tightened by a TTFT SLO (the
     TTFT budget plus the mean decode time); with neither set, the mean
-    service time itself (no room to wait).
+    service time itself (no room to wait). A batching replica's batch ``c``
+    is capped as in the module docs, and further so that a request whose
+    output is at the SLO's target quantile of output lengths (the 99th
+    percentile for a 0.99 target) still finishes within that budget at full
+    load: ``S(c) * d_q / d_mean <= budget``.
     """
     if model.service_model in SLOT_MODELS:
-        slots, service = model.slots_per_replica, mean_service_s(model, workload_cfg)
-        decode = service
-    else:
-        prompt, output = _mean_sizes(workload_cfg)
-        slots = max_batch(model, workload_cfg, slo.tpot_s)
-        decode = max(output - 1.0, 0.0) * step_s(model, slots)
-        service = decode + slots * prefill_s(model, prompt)
+        service = mean_service_s(model, workload_cfg)
+        return ServingPlan(model.slots_per_replica, service, _latency_budget(slo, service, service))
+    prompt, output = _mean_sizes(workload_cfg)
+    decode_tokens, prefill = max(output - 1.0, 0.0), float(prefill_s(model, prompt))
+    batch = model.max_num_seqs
+    if model.kv_budget_tokens is not None:
+        batch = min(batch, max(1, int(model.kv_budget_tokens // (prompt + output))))
+    if slo.tpot_s is not None and model.step_per_seq_s > 0:
+        batch = min(batch, max(1, math.floor((slo.tpot_s - model.step_base_s) / model.step_per_seq_s)))
+
+    def service_at(c: int) -> float:  # S(c) = d t_step(c) + c p
+        return decode_tokens * step_s(model, c) + c * prefill
+
+    # A request's time at full load grows with its decode length, S(c) d / d_mean
+    # (module docs): the one at the SLO's quantile of output lengths must fit the budget.
+    budget = _latency_budget(slo, service_at(1), decode_tokens * step_s(model, 1))
+    output_q = max(_size_distributions(workload_cfg)[1].quantile(slo.target_compliance) - 1.0, 1.0)
+    allowed = budget * max(decode_tokens, 1.0) / max(output_q, decode_tokens, 1.0)
+    per_seq = decode_tokens * model.step_per_seq_s + prefill
+    if per_seq > 0:
+        batch = min(batch, max(1, math.floor((allowed - decode_tokens * model.step_base_s) / per_seq)))
+    return ServingPlan(int(batch), float(service_at(batch)), _latency_budget(slo, service_at(batch),
+                                                                             decode_tokens * step_s(model, batch)))
+
+
+def _latency_budget(slo, service: float, decode: float) -> float:
     budgets = [b for b in (slo.latency_s, None if slo.ttft_s is None else slo.ttft_s + decode) if b is not None]
-    return ServingPlan(slots=int(slots), mean_service_s=float(service),
-                       latency_s=float(min(budgets)) if budgets else float(service))
+    return float(min(budgets)) if budgets else float(service)
 
 
 def mean_service_s(model, workload_cfg) -> float:
-    """Analytic mean service time of ``model`` for the configured request sizes
-    (for ``batching``, the per-request time at full batch; see module docs)."""
+    """Analytic mean service time of a slots ``model`` for the configured request sizes."""
     if model.service_model == "exponential":
         return float(model.mean_service_s)
-    if model.service_model == "batching":
-        prompt, output = _mean_sizes(workload_cfg)
-        batch = max_batch(model, workload_cfg)
-        return max(output - 1.0, 0.0) * step_s(model, batch) + batch * prefill_s(model, prompt)
     prompt, output = _mean_sizes(workload_cfg)
     return model.overhead_s + prompt / model.prefill_tokens_per_s + output / model.decode_tokens_per_s
 
