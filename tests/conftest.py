@@ -10,6 +10,9 @@ from elastic_des.app import CONF_DIR
 
 # Short runs for tests: two hours of the default scenario, no progress bar,
 # no report (tests/test_report.py covers it).
+# A batching replica of 8 sequences instead of the preset's 256, for tests that need a
+# short run to scale: one full-size replica serves the default scenario's early hours alone.
+SMALL_REPLICAS = "world.model.max_num_seqs=8"
 FAST = ("scenario.duration_s=7200", "output.progress=false", "output.report=false")
 
 

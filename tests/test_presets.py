@@ -2,7 +2,8 @@
 
 The simulated benchmark is :func:`elastic_des.engine.closed_loop.closed_loop`
 on one replica of the preset, at the published concurrency and request
-sizes. Sources (also cited in the presets' YAML comments):
+sizes. The numbers and their sources are in ``tests/data/published_serving.json``
+(also cited in the presets' YAML comments):
 
 * [A] LambdaLabsML/vllm-benchmark, ``benchmark_v0.md``, vLLM v0.6.0 without
   chunked prefill, 10 scheduler steps, ``rps=inf``, ``num-prompt=5000``,
@@ -16,7 +17,7 @@ sizes. Sources (also cited in the presets' YAML comments):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from pathlib import Path
 
 import pytest
@@ -24,33 +25,11 @@ from omegaconf import OmegaConf
 
 from elastic_des.engine.closed_loop import closed_loop
 
-WORLDS = Path(__file__).resolve().parents[1] / "conf" / "world"
+ROOT = Path(__file__).resolve().parents[1]
+WORLDS = ROOT / "conf" / "world"
+PUBLISHED = {world: points for world, points in json.loads((ROOT / "tests" / "data" / "published_serving.json")
+                                                           .read_text()).items() if not world.startswith("_")}
 SHAREGPT_PROMPT, SHAREGPT_OUTPUT = 215, 200
-
-
-@dataclass(frozen=True)
-class PublishedPoint:
-    source: str
-    concurrency: int
-    requests: int
-    prompt_tokens: int
-    output_tokens: int
-    output_tokens_per_s: float | None
-    median_tpot_s: float
-
-
-PUBLISHED = {
-    "slm": [
-        PublishedPoint("[A] Lambda vllm-benchmark, 8B tp1 H100, ShareGPT 5000 prompts", 5000, 5000,
-                       SHAREGPT_PROMPT, SHAREGPT_OUTPUT, 8088.35, 0.02557),
-        PublishedPoint("[B] InferenceBench, 8B H100, concurrency 1", 1, 20, SHAREGPT_PROMPT, SHAREGPT_OUTPUT,
-                       None, 0.00648),
-    ],
-    "llm": [
-        PublishedPoint("[A] Lambda vllm-benchmark, 70B tp4 4xH100, ShareGPT 5000 prompts", 5000, 5000,
-                       SHAREGPT_PROMPT, SHAREGPT_OUTPUT, 3542.88, 0.06110),
-    ],
-}
 
 
 def preset_model(name: str):
@@ -58,13 +37,13 @@ def preset_model(name: str):
 
 
 @pytest.mark.parametrize("world, point", [(w, p) for w, points in PUBLISHED.items() for p in points],
-                         ids=lambda x: x if isinstance(x, str) else x.source.split(",")[0])
+                         ids=lambda x: x if isinstance(x, str) else f"concurrency_{x['concurrency']}")
 def test_preset_reproduces_published_benchmark(world, point):
     model = preset_model(world)
-    result = closed_loop(model, point.concurrency, point.requests, point.prompt_tokens, point.output_tokens)
-    assert result.tpot_median_s == pytest.approx(point.median_tpot_s, rel=0.05), point.source
-    if point.output_tokens_per_s is not None:
-        assert result.output_tokens_per_s == pytest.approx(point.output_tokens_per_s, rel=0.05), point.source
+    result = closed_loop(model, point["concurrency"], point["requests"], point["prompt_tokens"], point["output_tokens"])
+    assert result.tpot_median_s == pytest.approx(point["tpot_s"], rel=0.05), point["source"]
+    if point["output_tokens_per_s"] is not None:
+        assert result.output_tokens_per_s == pytest.approx(point["output_tokens_per_s"], rel=0.05), point["source"]
 
 
 def test_presets_are_batching_models_with_a_kv_budget():

@@ -186,7 +186,7 @@ def write_report(run_dir: Path, cfg: DictConfig, top: Optional[pd.DataFrame] = N
     ticks = plot_ticks(records.ticks, cfg)
     if top is None:
         top = rank_by_proxy(records.decisions, records.candidate_ticks, cfg.explain.window_ticks, cfg.explain.top_k)
-    slo = summary["sla/latency_slo_s"]
+    slo = summary.get("sla/latency_slo_s", float("nan"))  # unset when the SLO is on TTFT/TPOT only
     figures = {
         "architecture": architecture(cfg, summary),
         "demand_capacity": plots.demand_capacity(ticks),

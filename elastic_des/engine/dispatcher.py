@@ -272,3 +272,9 @@ def _reserve_event_ids(env: simpy.Environment, count: int) -> int:
     for _ in range(count - 1):
         next(ids)
     return first
+
+
+def events_scheduled(env: simpy.Environment) -> int:
+    """How many events ``env`` has scheduled so far (read from the id counter ``env._eid``,
+    which every scheduled event and every id reserved by ``_reserve_event_ids`` advances)."""
+    return next(env._eid)

@@ -61,7 +61,6 @@ def summarize(requests: pd.DataFrame, ticks: pd.DataFrame, decisions: list[dict]
     p50, p95, p99 = np.percentile(latency, (50, 95, 99)) if len(latency) else (np.nan,) * 3
     ttft_p50, ttft_p95, ttft_p99 = _percentiles(ttft, (50, 95, 99))
     tpot_p50, tpot_p99 = _percentiles(tpot, (50, 99))
-    unset = float("nan")
     targets = [d["replicas_after"] for d in decisions]
     before = [d["replicas_before"] for d in decisions]
     steps = np.sign(np.subtract(targets, before)) if decisions else np.zeros(0)
@@ -78,9 +77,9 @@ def summarize(requests: pd.DataFrame, ticks: pd.DataFrame, decisions: list[dict]
         "sla/compliance": compliance,
         "sla/target": slo_target,
         "sla/met": bool(compliance >= slo_target),
-        "sla/latency_slo_s": unset if slo.latency_s is None else slo.latency_s,
-        "sla/ttft_slo_s": unset if slo.ttft_s is None else slo.ttft_s,
-        "sla/tpot_slo_s": unset if slo.tpot_s is None else slo.tpot_s,
+        # The objectives that are set (sla/latency_slo_s, sla/ttft_slo_s, sla/tpot_slo_s).
+        **{f"sla/{name}_slo_s": value for name, value in
+           (("latency", slo.latency_s), ("ttft", slo.ttft_s), ("tpot", slo.tpot_s)) if value is not None},
         "latency/mean_s": float(latency.mean()) if len(latency) else float("nan"),
         "latency/p50_s": float(p50),
         "latency/p95_s": float(p95),

@@ -18,7 +18,7 @@ import simpy
 
 from elastic_des import rng as rng_streams
 from elastic_des.engine.controller import TICK_COLUMNS, Controller
-from elastic_des.engine.dispatcher import Dispatcher
+from elastic_des.engine.dispatcher import Dispatcher, events_scheduled
 from elastic_des.errors import ConfigError
 from elastic_des.engine.forecast import Forecaster
 from elastic_des.engine.history import warmup_history
@@ -122,6 +122,7 @@ def simulate_world(
         gpu_hours=billed_replica_s * model.gpus_per_replica / 3600.0, duration_s=scenario.duration_s,
     )
     wall = time.perf_counter() - wall_start
+    summary["run/events_per_request"] = events_scheduled(env) / len(workload) if len(workload) else float("nan")
     summary["run/wall_s"] = wall
     summary["run/requests_per_wall_s"] = len(workload) / wall if wall > 0 else float("nan")
     return WorldResult(world.name, summary, requests, ticks, controller.decisions)
@@ -137,8 +138,9 @@ def _fleet(env: simpy.Environment, model, fleet, workload: Workload, seed: int):
         dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
         if model.service_model == "exponential":
             return pool, dispatcher, None
-        offsets = first_token_offsets(model, workload)
-        return pool, dispatcher, lambda done: np.asarray(dispatcher.start_s)[done] + offsets[done]
+        offsets, start_s = first_token_offsets(model, workload), dispatcher.start_s
+        # Only the finished requests' entries: converting the whole list each tick would be quadratic.
+        return pool, dispatcher, lambda done: np.array([start_s[i] for i in done], dtype=float) + offsets[done]
     work = batch_work(model, workload)
     pool = BatchingPool(
         env, max_num_seqs=model.max_num_seqs, cold_start_s=model.cold_start_s, step_base_s=model.step_base_s,
