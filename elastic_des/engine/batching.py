@@ -58,7 +58,7 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL, Event
 
-from elastic_des.engine.replicas import READY, Replica, ReplicaPool
+from elastic_des.engine.replicas import Replica, ReplicaPool
 
 # A virtual-clock tag counts as reached within this relative rounding error.
 _TAG_TOLERANCE = 1e-9
@@ -237,15 +237,5 @@ class BatchingPool(ReplicaPool):
     def _finish(self, i: int, replica: BatchReplica) -> None:
         """Request ``i`` got its last token: free its KV, then its sequence or hand it on."""
         replica.kv_free += self.kv[i]
-        ready = replica.state == READY
-        if not self.on_complete(i, replica if ready else None):
-            self._advance_areas()
-            self.busy_slots -= 1
-            replica.busy -= 1
-            if ready:
-                if replica.busy == self.slots - 1:
-                    self.free.append(replica)
-            elif replica.busy == 0:  # a draining replica emptied
-                self._terminate(replica)
-        if ready:
+        if self._end_service(i, replica):
             self._fill(replica)  # the freed KV may fit more than one waiting request

@@ -10,7 +10,6 @@ queue never holds requests beyond the next decision.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from typing import Callable, Optional, Sequence
 
 import numpy as np

@@ -122,9 +122,14 @@ class ReplicaPool:
     def complete(self, event: simpy.Event) -> None:
         """The callback of a service's end: ``event.value`` is ``(request_index, replica)``."""
         i, replica = event._value
+        self._end_service(i, replica)
+
+    def _end_service(self, i: int, replica: Replica) -> bool:
+        """Request ``i``'s service on ``replica`` ended: hand its slot on or free it.
+        Returns whether ``replica`` is READY."""
         ready = replica.state == READY
         if self.on_complete(i, replica if ready else None):
-            return  # the slot went straight to a waiting request
+            return ready  # the slot went straight to a waiting request
         self._advance_areas()
         self.busy_slots -= 1
         replica.busy -= 1
@@ -133,6 +138,7 @@ class ReplicaPool:
                 self.free.append(replica)
         elif replica.busy == 0:  # a draining replica emptied
             self._terminate(replica)
+        return ready
 
     # -- lifecycle ------------------------------------------------------
     def start(self, ready_replicas: int) -> None:
