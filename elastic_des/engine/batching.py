@@ -109,7 +109,6 @@ class BatchingPool(ReplicaPool):
         self.first_token_s = [np.nan] * len(self.prefill)
         self.queue: deque = deque()
         self.purge_expired = lambda: None
-        self.events = 0  # wake-ups processed, for benchmarks
 
     def attach(self, dispatcher) -> None:
         """Serve ``dispatcher``: see its queue (admission is FIFO) and start its services."""
@@ -215,7 +214,6 @@ class BatchingPool(ReplicaPool):
         replica, wake_id = event._value  # _value: set in _schedule
         if wake_id != replica.wake_id:
             return  # superseded by an earlier wake-up
-        self.events += 1
         replica.wake_at = float("inf")
         now = self.env._now
         self._advance(replica, now)
