@@ -57,6 +57,7 @@ from elastic_des.forecasters.simple import EWMAForecaster
 from elastic_des.policies.static import StaticPolicy
 from elastic_des.engine.replicas import ReplicaPool
 from elastic_des.engine.service import service_times
+from elastic_des.engine.slo import SLO
 from elastic_des.engine.simulation import policy_context, simulate_world
 from elastic_des.engine.workload import Workload, build_workload
 
@@ -144,9 +145,10 @@ def run_elastic_des(case: Case) -> Result:
     controller = Controller(
         env, pool, dispatcher, policy, forecaster, tick_s=case.controller.tick_s,
         horizon_ticks=case.controller.forecast_horizon_ticks, duration_s=case.scenario.duration_s,
-        slo_latency_s=case.scenario.slo.latency_s, usd_per_replica_s=1.0,
+        slo=SLO.of(case.scenario.slo), usd_per_replica_s=1.0,
         min_replicas=case.world.fleet.min_replicas, max_replicas=case.world.fleet.max_replicas,
         service_estimator=ServiceTimeEstimator(context.mean_service_s, context.service_scv),
+        service_s=case.service_s,
     )
     env.process(controller.process())
     env.run(until=case.scenario.duration_s)

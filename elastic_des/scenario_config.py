@@ -122,12 +122,21 @@ class WorkloadConfig:
 class SLOConfig:
     """The service-level objective.
 
-    latency_s: a request meets the SLO if it completes within this many
-    seconds of arriving (queue wait + service). Dropped requests miss it.
+    A request meets the SLO if it meets every objective that is set (null:
+    not an objective); dropped requests miss it.
+    latency_s: end to end, from arrival to its last token (queue wait +
+    service), in seconds.
+    ttft_s: time to first token, from arrival to the end of its prefill
+    (queue wait + prefill), in seconds. Needs a model with a prefill rate.
+    tpot_s: time per output token after the first, ``(e2e - ttft) /
+    (output_tokens - 1)``, in seconds (vLLM's TPOT); requests of one token
+    meet it.
     target_compliance: the share of requests that must meet it (0.999 = 99.9%).
     """
 
-    latency_s: float = 30.0
+    latency_s: Optional[float] = 30.0
+    ttft_s: Optional[float] = None
+    tpot_s: Optional[float] = None
     target_compliance: float = 0.999
 
 

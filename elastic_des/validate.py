@@ -32,15 +32,12 @@ from elastic_des.agent.training import validate_training
 from elastic_des.analysis.forensics import check_explain
 from elastic_des.engine.distributions import make_distribution
 from elastic_des.engine.history import warmup_history
-from elastic_des.engine.service import mean_service_s
+from elastic_des.engine.service import SERVICE_MODELS, serving_plan
 from elastic_des.engine.traces import load_client_trace
 from elastic_des.engine.workload import SyntheticRateProfile, validate_arrivals, validated_trace_path
 from elastic_des.errors import ConfigError, ConfigWarning, require, require_non_negative, require_positive
 from elastic_des.factory import build
 from elastic_des.planning import Demand, default_memory_limit_gb, memory_estimate_bytes, planned_demand
-
-SERVICE_MODELS = ("tokens", "exponential")
-
 
 def check_known_keys(node: Any, field: str = "") -> None:
     """Every key of a schema-typed node is a field of its schema.
@@ -76,18 +73,49 @@ def check_finite(value: Any, field: str = "") -> None:
 
 def validate_model(model: Any, field: str) -> None:
     """A ``ModelConfig`` at config path ``field``."""
-    require_positive(f"{field}.slots_per_replica", model.slots_per_replica)
     require_positive(f"{field}.gpus_per_replica", model.gpus_per_replica)
     require_non_negative(f"{field}.usd_per_gpu_hour", model.usd_per_gpu_hour)
     require_non_negative(f"{field}.cold_start_s", model.cold_start_s)
     if model.service_model == "exponential":
+        require_positive(f"{field}.slots_per_replica", model.slots_per_replica)
         require_positive(f"{field}.mean_service_s", model.mean_service_s)
     elif model.service_model == "tokens":
+        require_positive(f"{field}.slots_per_replica", model.slots_per_replica)
+        require(model.prefill_tokens_per_s is not None, f"{field}.prefill_tokens_per_s", None,
+                "the tokens service model needs a prefill rate")
         require_positive(f"{field}.prefill_tokens_per_s", model.prefill_tokens_per_s)
         require_positive(f"{field}.decode_tokens_per_s", model.decode_tokens_per_s)
         require_non_negative(f"{field}.overhead_s", model.overhead_s)
+    elif model.service_model == "batching":
+        require_positive(f"{field}.step_base_s", model.step_base_s)
+        require_non_negative(f"{field}.step_per_seq_s", model.step_per_seq_s)
+        require(model.max_num_seqs >= 1, f"{field}.max_num_seqs", model.max_num_seqs, "must be >= 1")
+        if model.prefill_tokens_per_s is not None:
+            require_positive(f"{field}.prefill_tokens_per_s", model.prefill_tokens_per_s)
+        if model.kv_budget_tokens is not None:
+            require_positive(f"{field}.kv_budget_tokens", model.kv_budget_tokens)
     else:
         raise ConfigError(f"{field}.service_model = {model.service_model!r}: must be one of {', '.join(SERVICE_MODELS)}")
+
+
+def validate_model_serves(model: Any, field: str, scenario: Any) -> None:
+    """The scenario's requests and SLO make sense on the model at ``field``:
+    a KV budget holds a mean request, and a TTFT or TPOT objective has tokens to time."""
+    slo = scenario.slo
+    if slo.ttft_s is not None:
+        has_prefill = model.service_model != "exponential" and model.prefill_tokens_per_s is not None
+        require(has_prefill, "scenario.slo.ttft_s", slo.ttft_s,
+                f"needs a model with a prefill rate, but {field}.prefill_tokens_per_s is unset "
+                f"(service_model {model.service_model!r})")
+    if slo.tpot_s is not None:
+        require(model.service_model != "exponential", "scenario.slo.tpot_s", slo.tpot_s,
+                f"needs a model with tokens, but {field}.service_model is 'exponential'")
+    if model.service_model == "batching" and model.kv_budget_tokens is not None:
+        workload = scenario.workload
+        prompt = make_distribution(workload.prompt_tokens, "scenario.workload.prompt_tokens").mean
+        output = make_distribution(workload.output_tokens, "scenario.workload.output_tokens").mean
+        require(model.kv_budget_tokens >= prompt + output, f"{field}.kv_budget_tokens", model.kv_budget_tokens,
+                f"is smaller than one mean request's prompt + output ({prompt:g} + {output:g} tokens)")
 
 
 def validate_fleet(fleet: Any, field: str) -> None:
@@ -121,7 +149,12 @@ def validate_scenario(scenario: Any, seed: int, limits: Any) -> Demand:
     synthetic profile); the planned demand, checked against ``limits``."""
     require_positive("scenario.duration_s", scenario.duration_s)
     slo = scenario.slo
-    require_positive("scenario.slo.latency_s", slo.latency_s)
+    objectives = ("latency_s", "ttft_s", "tpot_s")
+    require(any(getattr(slo, name) is not None for name in objectives), "scenario.slo", "no objective",
+            "set at least one of latency_s, ttft_s, tpot_s")
+    for name in objectives:
+        if getattr(slo, name) is not None:
+            require_positive(f"scenario.slo.{name}", getattr(slo, name))
     require(0 < slo.target_compliance < 1, "scenario.slo.target_compliance", slo.target_compliance, "must be in (0, 1)")
     workload = scenario.workload
     make_distribution(workload.prompt_tokens, "scenario.workload.prompt_tokens")
@@ -184,7 +217,7 @@ def warn_unbounded_overload(cfg: Any, demand: Demand) -> None:
     for field, world, replicas in worlds:
         if world.fleet.queue_capacity is not None:
             continue
-        capacity = replicas * world.model.slots_per_replica / mean_service_s(world.model, cfg.scenario.workload)
+        capacity = replicas * serving_plan(world.model, cfg.scenario.workload, cfg.scenario.slo).capacity_rps
         if demand.peak_rps > capacity:
             timeout = world.fleet.queue_timeout_s
             tail = (f"; requests still time out after {field}.fleet.queue_timeout_s = {timeout:g} s" if timeout
@@ -230,8 +263,10 @@ def validate(cfg: Any, tasks: tuple[str, ...]) -> None:
         return
     demand = validate_scenario(cfg.scenario, cfg.seed, cfg.limits)
     validate_world(cfg.world, "world")
+    validate_model_serves(cfg.world.model, "world.model", cfg.scenario)
     if cfg.baseline.enabled:
         validate_world(cfg.baseline.world, "baseline.world")
+        validate_model_serves(cfg.baseline.world.model, "baseline.world.model", cfg.scenario)
         if cfg.baseline.replicas is not None:
             require(cfg.baseline.replicas >= 1, "baseline.replicas", cfg.baseline.replicas, "must be >= 1 or null")
     validate_controller(cfg.controller)

@@ -14,23 +14,34 @@ from omegaconf import MISSING
 class ModelConfig:
     """A served model and the replica that serves it.
 
-    A replica holds ``slots_per_replica`` requests in service at once (the
-    continuous-batching concurrency), each served independently.
-    service_model ``tokens``: a request takes
-    ``overhead_s + prompt/prefill_tokens_per_s + output/decode_tokens_per_s``.
-    service_model ``exponential``: exponential with mean ``mean_service_s``
-    (for M/M/c validation; token counts are ignored).
+    service_model ``tokens`` (the *slots* model): a replica holds
+    ``slots_per_replica`` requests in service at once, each served
+    independently in ``overhead_s + prompt/prefill_tokens_per_s +
+    output/decode_tokens_per_s`` seconds.
+    service_model ``exponential`` (slots too): exponential service with mean
+    ``mean_service_s`` (for M/M/c validation; token counts are ignored).
+    service_model ``batching``: continuous batching
+    (:mod:`elastic_des.engine.batching`). A replica runs up to
+    ``max_num_seqs`` sequences whose prompt plus output fits its
+    ``kv_budget_tokens``; a prompt is prefilled at ``prefill_tokens_per_s``
+    (null: instantly, no TTFT), stalling decode, and every decode step of
+    ``step_base_s + step_per_seq_s * batch`` seconds gives each running
+    sequence one token.
     Cost: ``gpus_per_replica * usd_per_gpu_hour``, billed per second from the
     start of provisioning to termination.
     """
 
     name: str = MISSING
     service_model: str = "tokens"
-    prefill_tokens_per_s: float = 5000.0
+    prefill_tokens_per_s: Optional[float] = 5000.0
     decode_tokens_per_s: float = 40.0
     overhead_s: float = 0.0
     mean_service_s: float = 1.0
     slots_per_replica: int = 8
+    step_base_s: float = 0.01
+    step_per_seq_s: float = 0.0
+    max_num_seqs: int = 256
+    kv_budget_tokens: Optional[int] = None
     gpus_per_replica: int = 1
     usd_per_gpu_hour: float = 2.5
     cold_start_s: float = 120.0

@@ -10,6 +10,14 @@ from elastic_des.app import CONF_DIR
 
 # Short runs for tests: two hours of the default scenario, no progress bar,
 # no report (tests/test_report.py covers it).
+# A batching replica of 8 sequences instead of the preset's 256, for tests that need a
+# short run to scale: one full-size replica serves the default scenario's early hours alone.
+SMALL_REPLICAS = "world.model.max_num_seqs=8"
+# The slots model with the first version's 8B preset (16 slots, overhead + prompt/8000 +
+# output/80 seconds per request): for tests whose expectations are Erlang C over slots.
+SLOTS_WORLD = ("world.model.service_model=tokens", "world.model.slots_per_replica=16",
+               "world.model.prefill_tokens_per_s=8000", "world.model.decode_tokens_per_s=80",
+               "world.model.overhead_s=0.05")
 FAST = ("scenario.duration_s=7200", "output.progress=false", "output.report=false")
 
 

@@ -53,13 +53,37 @@ def assert_names(message: str, *parts: str) -> None:
         ("scenario.duration_s=-1", "scenario.duration_s", "-1"),
         ("controller.tick_s=0", "controller.tick_s", "0"),
         ("controller.tick_s=-60", "controller.tick_s", "-60"),
-        ("world.model.slots_per_replica=0", "world.model.slots_per_replica", "0"),
+        ("world.model.max_num_seqs=0", "world.model.max_num_seqs", "0"),
+        ("world.model.step_base_s=0", "world.model.step_base_s", "0"),
+        ("world.model.step_base_s=-0.01", "world.model.step_base_s", "-0.01"),
+        ("world.model.step_per_seq_s=-1e-5", "world.model.step_per_seq_s", "-1e-05"),
+        ("world.model.kv_budget_tokens=500", "world.model.kv_budget_tokens", "500"),
+        ("world.model.prefill_tokens_per_s=0", "world.model.prefill_tokens_per_s", "0"),
+        ("scenario.slo.ttft_s=0", "scenario.slo.ttft_s", "0"),
+        ("scenario.slo.tpot_s=-1", "scenario.slo.tpot_s", "-1"),
         ("world.model.cold_start_s=-1", "world.model.cold_start_s", "-1"),
         ("seed=-1", "seed", "-1"),
     ],
 )
 def test_bad_value_names_field_and_value(make_cfg, override, field, value):
     assert_names(run_fails(make_cfg, override), f"{field} = ", value)
+
+
+def test_slots_model_needs_a_slot(make_cfg):
+    message = run_fails(make_cfg, "world.model.service_model=tokens", "world.model.slots_per_replica=0")
+    assert_names(message, "world.model.slots_per_replica = 0")
+
+
+def test_ttft_slo_needs_a_prefill_rate(make_cfg):
+    message = run_fails(make_cfg, "world.model.prefill_tokens_per_s=null", "scenario.slo.ttft_s=1.0")
+    assert_names(message, "scenario.slo.ttft_s = 1.0", "world.model.prefill_tokens_per_s")
+    message = run_fails(make_cfg, "world.model.service_model=exponential", "scenario.slo.ttft_s=1.0")
+    assert_names(message, "scenario.slo.ttft_s = 1.0", "exponential")
+
+
+def test_an_slo_needs_an_objective(make_cfg):
+    message = run_fails(make_cfg, "scenario.slo.latency_s=null")
+    assert_names(message, "scenario.slo", "latency_s, ttft_s, tpot_s")
 
 
 def test_min_replicas_above_max(make_cfg):
@@ -267,7 +291,7 @@ def test_a_trace_without_requests_warns(make_cfg, tmp_path):
 
 def test_an_unbounded_queue_the_peak_overloads_warns(make_cfg):
     overload = ("world.fleet.queue_capacity=null", "world.fleet.queue_timeout_s=null", "world.fleet.max_replicas=2",
-                "scenario.workload.base_rate_rps=40")
+                "scenario.workload.base_rate_rps=100")
     found = warnings_of(make_cfg, *overload)
     assert any(w.startswith("world.fleet.queue_capacity = None: an unbounded queue") and "latency" in w for w in found)
     # Bounded, or with room for the peak: no warning.

@@ -16,7 +16,7 @@ import yaml
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from conftest import compose_config  # noqa: E402
+from conftest import SMALL_REPLICAS, compose_config  # noqa: E402
 from elastic_des.app import run  # noqa: E402
 from elastic_des.analysis.counterfactual import load_run_config, replay  # noqa: E402
 from elastic_des.errors import ConfigError  # noqa: E402
@@ -26,7 +26,7 @@ from elastic_des.analysis.sweep import summarize_sweep  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
 RUN_PAGES = ("architecture", "playback", "forensics", "cost")
-FAST = ("scenario.duration_s=1800", "output.progress=false", "output.report=false", "output.requests=false")
+FAST = ("scenario.duration_s=1800", SMALL_REPLICAS, "output.progress=false", "output.report=false", "output.requests=false")
 
 
 @pytest.fixture(scope="module")

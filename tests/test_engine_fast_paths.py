@@ -38,9 +38,9 @@ def test_requests_are_simpy_processes_that_end():
     seen = []
     acquire = pool.acquire
 
-    def recording_acquire():
+    def recording_acquire(i):
         seen.append(env.active_process)
-        return acquire()
+        return acquire(i)
 
     pool.acquire = recording_acquire
     dispatcher.spawn_until(np.inf)

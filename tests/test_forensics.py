@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import compose_config
+from conftest import SMALL_REPLICAS, compose_config
 from elastic_des.app import run
 from elastic_des.analysis.counterfactual import decision, load_run_config, replay
 from elastic_des.errors import ConfigError
@@ -21,7 +21,7 @@ from elastic_des.analysis.forensics import TEMPLATES, clock, explain, load_recor
 ROOT = Path(__file__).resolve().parent.parent
 
 # One hour with a flash crowd: 2.5× the rate from 30 to 40 min.
-SPIKE = ("scenario.duration_s=3600", "output.progress=false", "output.report=false", "output.requests=false",
+SPIKE = ("scenario.duration_s=3600", SMALL_REPLICAS, "output.progress=false", "output.report=false", "output.requests=false",
          "scenario.workload.spikes=[{start_s:1800,duration_s:600,multiplier:2.5}]")
 
 

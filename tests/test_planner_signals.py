@@ -11,10 +11,12 @@ import pytest
 
 from elastic_des.app import run
 from elastic_des.theory import replicas_for_slo
+from conftest import SLOTS_WORLD
 from scenario_yaml import scenario_overrides
 
 # Azure conversation requests at 8x their rate, while the config claims requests
-# of 20 prompt and 2 output tokens (a service time of ~0.08 s instead of ~3 s).
+# of 20 prompt and 2 output tokens (a service time of ~0.08 s instead of ~3 s), on
+# the slots model (SLOTS_WORLD), whose Erlang C sizes these tests state.
 SMALL_SIZES = {
     "duration_s": 3600,
     "workload": {
@@ -29,7 +31,8 @@ SMALL_SIZES = {
 def test_no_planner_stays_at_the_wrong_size_when_trace_sizes_differ_from_the_config(make_cfg, tmp_path, policy):
     overrides = scenario_overrides(tmp_path, "small_sizes", SMALL_SIZES)
     out = tmp_path / policy
-    summary = run(make_cfg(*overrides, f"policy={policy}", "baseline.enabled=false", "scenario.duration_s=3600"), out)
+    summary = run(make_cfg(*overrides, *SLOTS_WORLD, f"policy={policy}", "baseline.enabled=false",
+                           "scenario.duration_s=3600"), out)
     requests = pd.read_parquet(out / "requests.parquet")
     ticks = pd.read_parquet(out / "ticks.parquet")
     # The config's sizes would call for a single replica at this rate.
@@ -56,7 +59,7 @@ def test_no_planner_stays_at_the_wrong_size_when_trace_sizes_differ_from_the_con
 def _predictive(make_cfg, tmp_path, name, body, correction: bool):
     overrides = scenario_overrides(tmp_path, name, body)
     out = tmp_path / f"{name}_{correction}"
-    summary = run(make_cfg(*overrides, "policy=predictive", f"policy.burst_correction={str(correction).lower()}",
+    summary = run(make_cfg(*overrides, *SLOTS_WORLD, "policy=predictive", f"policy.burst_correction={str(correction).lower()}",
                            "baseline.enabled=false", "output.requests=false", "seed=1",
                            "world.fleet.initial_replicas=3", "scenario.duration_s=7200"), out)
     decisions = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]

@@ -275,7 +275,9 @@ def test_training_on_a_tiny_budget_improves_the_greedy_policy(make_cfg, tmp_path
     # Half an hour in which the load triples: holding the starting fleet (all an
     # untrained table does) overloads it, so there is something to learn. A
     # coarse encoding (72 states, not 1080) makes 12 short episodes enough.
-    ramp = ("scenario.duration_s=1800", "scenario.slo.target_compliance=0.99", "scenario.workload.diurnal_amplitude=0", "scenario.workload.spikes=[]",
+    # Replicas of 16 sequences (7.5 req/s each at full load): two hold the start, not the end.
+    ramp = ("scenario.duration_s=1800", "scenario.slo.target_compliance=0.99", "world.model.max_num_seqs=16",
+            "scenario.workload.diurnal_amplitude=0", "scenario.workload.spikes=[]",
             "scenario.workload.trend_per_hour=4")
     coarse = ("policy.state.utilization=[0.8]", "policy.state.queue=[0]", "policy.state.headroom=[-1,0]")
     cfg = make_cfg("task=train", "policy=q_learning", *ramp, *coarse, "train.episodes=12", "train.episode_s=1800",

@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import compose_config
+from conftest import SMALL_REPLICAS, compose_config
 from elastic_des.app import run
 from elastic_des.analysis.forensics import load_records, rank_by_proxy
 from elastic_des.analysis.report import hourly_compliance, plot_ticks
 
 FIGURES = ("architecture", "demand_capacity", "latency", "cost", "hourly_sla")
 PNG = b"\x89PNG\r\n\x1a\n"
-RUN = ("scenario.duration_s=7200", "output.progress=false",
+RUN = ("scenario.duration_s=7200", SMALL_REPLICAS, "output.progress=false",
        "scenario.workload.spikes=[{start_s:3600,duration_s:600,multiplier:2.5}]")
 
 
@@ -79,8 +79,9 @@ def test_plot_data_are_the_run_tables(report_run):
     records = load_records(run_dir)
     ticks = plot_ticks(records.ticks, cfg)
     slm = ticks[ticks["role"] == "candidate"]
-    # SLM: 16 slots; mean service 0.05 + 1000/8000 + 200/80 = 2.675 s.
-    assert np.allclose(slm["capacity_rps"], slm["replicas_ready"] * 16 / 2.675)
+    # SLM, batching with max_num_seqs 8: planned batch 8, each request at that batch
+    # S = 199 decode steps x (6.43 ms + 8 x 0.0524 ms) + 8 prefills x 1000/23400 s = 1.7049 s.
+    assert np.allclose(slm["capacity_rps"], slm["replicas_ready"] * 8 / (199 * (0.00643 + 8 * 5.24e-05) + 8 * 1000 / 23400))
     assert slm["cost_usd"].iloc[-1] == pytest.approx(summary["cost/usd"])
     # Hourly compliance from the tick counts equals the one from the requests,
     # bucketed by the hour they finished in (no request is dropped in this run).

@@ -51,7 +51,7 @@ from elastic_des.errors import require
 from elastic_des.factory import build
 from elastic_des.agent.policy import Learning, QLearningPolicy
 from elastic_des.progress import interactive
-from elastic_des.engine.service import mean_service_s
+from elastic_des.engine.service import serving_plan
 from elastic_des.engine.simulation import simulate_world
 from elastic_des.theory import replicas_for_slo
 from elastic_des.engine.workload import build_workload
@@ -102,8 +102,9 @@ def window_scenario(scenario: Any, offset_s: float, duration_s: float) -> DictCo
 
 def _erlang_c_replicas(world: Any, scenario: Any, rate_rps: float) -> int:
     slo = scenario.slo
-    needed = replicas_for_slo(rate_rps, mean_service_s(world.model, scenario.workload), world.model.slots_per_replica,
-                              slo.latency_s, slo.target_compliance, max_replicas=10**6)
+    plan = serving_plan(world.model, scenario.workload, slo)
+    needed = replicas_for_slo(rate_rps, plan.mean_service_s, plan.slots, plan.latency_s, slo.target_compliance,
+                              max_replicas=10**6)
     return min(max(needed, world.fleet.min_replicas), world.fleet.max_replicas)
 
 

@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from elastic_des.analysis import plots
 from elastic_des.atomic import write_text
 from elastic_des.analysis.forensics import check_explain, load_records, rank_by_proxy
-from elastic_des.engine.service import mean_service_s
+from elastic_des.engine.service import serving_plan
 
 HEADLINE = (  # summary key, label, format
     ("sla/compliance", "requests meeting the SLO", "{:.3%}"),
@@ -49,11 +49,12 @@ HEADLINE = (  # summary key, label, format
 
 def plot_ticks(ticks: pd.DataFrame, cfg: DictConfig) -> pd.DataFrame:
     """Ticks with the time in hours and each world's serving capacity in
-    req/s: ready replicas × slots / the model's analytic mean service time."""
+    req/s: ready replicas × the planned capacity of one replica
+    (:func:`~elastic_des.engine.service.serving_plan`)."""
     worlds = {"candidate": cfg.world}
     if cfg.baseline.enabled:
         worlds["baseline"] = cfg.baseline.world
-    per_replica = {role: w.model.slots_per_replica / mean_service_s(w.model, cfg.scenario.workload)
+    per_replica = {role: serving_plan(w.model, cfg.scenario.workload, cfg.scenario.slo).capacity_rps
                    for role, w in worlds.items()}
     return ticks.assign(time_h=ticks["time_s"] / 3600.0,
                         capacity_rps=ticks["replicas_ready"] * ticks["role"].map(per_replica))
@@ -185,7 +186,7 @@ def write_report(run_dir: Path, cfg: DictConfig, top: Optional[pd.DataFrame] = N
     ticks = plot_ticks(records.ticks, cfg)
     if top is None:
         top = rank_by_proxy(records.decisions, records.candidate_ticks, cfg.explain.window_ticks, cfg.explain.top_k)
-    slo = summary["sla/latency_slo_s"]
+    slo = summary.get("sla/latency_slo_s", float("nan"))  # unset when the SLO is on TTFT/TPOT only
     figures = {
         "architecture": architecture(cfg, summary),
         "demand_capacity": plots.demand_capacity(ticks),

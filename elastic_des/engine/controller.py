@@ -12,7 +12,6 @@ tick) is in :mod:`elastic_des.engine.estimators`.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -24,10 +23,12 @@ from elastic_des.engine.forecast import Forecaster
 from elastic_des.engine.observation import Observation
 from elastic_des.engine.policy import Decision, Policy
 from elastic_des.engine.replicas import ReplicaPool
+from elastic_des.engine.slo import SLO, tpot_s
 
 TICK_COLUMNS = (
     "time_s", "arrivals", "arrival_rate_rps", "completions", "drops", "queue_length", "in_flight",
     "utilization", "latency_p50_s", "latency_p95_s", "latency_p99_s", "sla_compliance",
+    "ttft_p50_s", "ttft_p95_s", "ttft_p99_s", "tpot_p99_s", "queue_wait_mean_s",
     "replicas_ready", "replicas_provisioning", "replicas_draining", "target_replicas",
     "cost_usd", "forecast_rps", "service_mean_s", "service_scv", "arrival_peak_rps", "arrival_dispersion",
 )
@@ -55,6 +56,14 @@ def sorted_percentiles(values: Sequence[float], quantiles: Sequence[float]) -> l
     return result
 
 
+def _nan_percentiles(values: np.ndarray, percents) -> list[float]:
+    """Percentiles of the non-NaN ``values``; NaN for each if there are none."""
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return [np.nan] * len(percents)
+    return [float(x) for x in np.percentile(values, percents)]
+
+
 class Controller:
     """Runs ``policy`` on ``pool`` every ``tick_s`` until ``duration_s``.
 
@@ -74,12 +83,15 @@ class Controller:
         tick_s: float,
         horizon_ticks: int,
         duration_s: float,
-        slo_latency_s: float,
+        slo: SLO,
         usd_per_replica_s: float,
         min_replicas: int,
         max_replicas: int,
         service_estimator: ServiceTimeEstimator,
+        service_s: np.ndarray,
         on_tick: Optional[Callable[[float], None]] = None,
+        first_token_of: Optional[Callable[[list[int]], np.ndarray]] = None,
+        output_tokens: Optional[np.ndarray] = None,
     ):
         if tick_s <= 0:
             raise ValueError(f"tick_s = {tick_s}: must be > 0")
@@ -88,12 +100,17 @@ class Controller:
         self.env, self.pool, self.dispatcher = env, pool, dispatcher
         self.policy, self.forecaster = policy, forecaster
         self.tick_s, self.horizon, self.duration_s = tick_s, horizon_ticks, duration_s
-        self.slo_latency_s = slo_latency_s
+        self.slo = slo
+        # The first-token time of finished requests (by index), and their output
+        # sizes, for TTFT and TPOT; without them both are NaN.
+        self.first_token_of = first_token_of
+        self.output_tokens = None if output_tokens is None else np.asarray(output_tokens, dtype=float)
         self.usd_per_replica_s = usd_per_replica_s
         self.min_replicas, self.max_replicas = min_replicas, max_replicas
         self.on_tick = on_tick
         self.arrival = np.asarray(dispatcher.arrival)
-        self.service = np.asarray(dispatcher.service)
+        # Each request's service time as the planners count it (engine.service.planning_service_times).
+        self.service = np.asarray(service_s, dtype=float)
         self.service_estimator = service_estimator
         self.ticks: list[tuple] = []
         self.decisions: list[dict] = []
@@ -135,11 +152,18 @@ class Controller:
         dispatcher.completed = []
         drops = dispatcher.drops_since_tick
         dispatcher.drops_since_tick = 0
+        ttft = tpot = wait = np.full(len(done), np.nan)
         if done:
-            finish_s, arrival = dispatcher.finish_s, dispatcher.arrival
-            latency = sorted([finish_s[i] - arrival[i] for i in done])
+            finish_s, arrival, start_s = dispatcher.finish_s, dispatcher.arrival, dispatcher.start_s
+            latency = [finish_s[i] - arrival[i] for i in done]
+            wait = np.array([start_s[i] - arrival[i] for i in done])
+            if self.first_token_of is not None:
+                first = self.first_token_of(done)
+                ttft = first - np.array([arrival[i] for i in done])
+                tpot = tpot_s(first, [finish_s[i] for i in done], self.output_tokens[done])
+            met = int(np.count_nonzero(self.slo.met(latency, ttft, tpot)))
+            latency.sort()
             p50, p95, p99 = sorted_percentiles(latency, (0.5, 0.95, 0.99))
-            met = bisect_right(latency, self.slo_latency_s)
         else:
             p50 = p95 = p99 = np.nan
             met = 0
@@ -147,6 +171,9 @@ class Controller:
         sla = met / finished if finished else np.nan
         estimator = self.service_estimator
         estimator.update(self.service[done])
+        ttft_p50, ttft_p95, ttft_p99 = _nan_percentiles(ttft, (50, 95, 99))
+        (tpot_p99,) = _nan_percentiles(tpot, (99,))
+        wait_mean = float(wait.mean()) if len(wait) else np.nan
 
         rate = arrivals / window if window > 0 else 0.0
         self.forecaster.update(rate)
@@ -161,10 +188,12 @@ class Controller:
             target_replicas=pool.target, forecast_rps=forecast, slots_per_replica=pool.slots,
             service_mean_s=estimator.mean_s, service_scv=estimator.scv,
             arrival_peak_rps=peak, arrival_dispersion=dispersion,
+            ttft_p50_s=ttft_p50, ttft_p99_s=ttft_p99, tpot_p99_s=tpot_p99, queue_wait_mean_s=wait_mean,
         )
         self.ticks.append((
             now, arrivals, rate, len(done), drops, obs.queue_length, obs.in_flight, utilization,
-            obs.latency_p50_s, obs.latency_p95_s, obs.latency_p99_s, sla, pool.n_ready,
+            obs.latency_p50_s, obs.latency_p95_s, obs.latency_p99_s, sla,
+            ttft_p50, ttft_p95, ttft_p99, tpot_p99, wait_mean, pool.n_ready,
             pool.n_provisioning, pool.n_draining, pool.target,
             pool.billed_replica_s() * self.usd_per_replica_s, float(forecast[0]),
             obs.service_mean_s, obs.service_scv, peak, dispersion,

@@ -29,7 +29,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import deque
 from heapq import heappush
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import simpy
@@ -37,7 +37,7 @@ from simpy.events import NORMAL, Event, Process, Timeout
 
 from elastic_des.engine.replicas import Replica, ReplicaPool
 
-NOT_DROPPED, DROPPED_QUEUE_FULL, DROPPED_TIMEOUT = 0, 1, 2
+NOT_DROPPED, DROPPED_QUEUE_FULL, DROPPED_TIMEOUT, DROPPED_TOO_LONG = 0, 1, 2, 3
 
 
 class _RequestProcess(Process):
@@ -99,6 +99,7 @@ class Dispatcher:
         service_s: np.ndarray,
         queue_capacity: Optional[int],
         queue_timeout_s: Optional[float],
+        too_long: Sequence[int] = (),
     ):
         if queue_capacity is not None and queue_capacity < 0:
             raise ValueError(f"queue_capacity = {queue_capacity}: must be >= 0 or None")
@@ -124,6 +125,10 @@ class Dispatcher:
         self.arrival_pending = False  # an arrival event is in the event queue
         self.completed: list[int] = []  # indices finished since the controller last looked
         self.drops_since_tick = 0
+        # Requests no replica could ever hold (a batching replica's KV budget).
+        self.too_long = frozenset(too_long)
+        # Starts the service of request i on a replica; a batching pool binds its own.
+        self.start_service = self._start_timeout
         # Bound once: the event callbacks of every arrival and service end.
         self._on_arrival = self._arrive
         self._on_service_end = pool.complete
@@ -134,7 +139,12 @@ class Dispatcher:
     def _request(self, i: int):
         """The generator of request ``i``'s process, run from its arrival."""
         env = self.env
-        replica = self.pool.acquire()
+        if i in self.too_long:
+            self.dropped[i] = DROPPED_TOO_LONG
+            self.drop_s[i] = env._now
+            self.drops_since_tick += 1
+            return
+        replica = self.pool.acquire(i)
         if replica is None:
             queue = self.queue
             if queue and queue[0][0] <= env._now:
@@ -151,7 +161,11 @@ class Dispatcher:
             if replica is None:
                 return  # timed out while waiting
         self.start_s[i] = env._now
-        Timeout(env, self.service[i], (i, replica)).callbacks.append(self._on_service_end)
+        self.start_service(i, replica)
+
+    def _start_timeout(self, i: int, replica: Replica) -> None:
+        """A slot's service: a timeout whose callback is the pool's ``complete``."""
+        Timeout(self.env, self.service[i], (i, replica)).callbacks.append(self._on_service_end)
 
     def _complete(self, i: int, replica: Optional[Replica]) -> bool:
         """Record that request ``i`` finished; reuse its slot if ``replica`` is given."""
@@ -164,7 +178,7 @@ class Dispatcher:
         queue = self.queue
         if queue and queue[0][0] <= self.env._now:
             self.purge_expired()
-        if not queue:
+        if not queue or not self.pool.reserve(queue[0][1], replica):
             return False
         admitted = queue.popleft()[2]
         if self.env.peek() > self.env._now:
@@ -258,3 +272,9 @@ def _reserve_event_ids(env: simpy.Environment, count: int) -> int:
     for _ in range(count - 1):
         next(ids)
     return first
+
+
+def events_scheduled(env: simpy.Environment) -> int:
+    """How many events ``env`` has scheduled so far (read from the id counter ``env._eid``,
+    which every scheduled event and every id reserved by ``_reserve_event_ids`` advances)."""
+    return next(env._eid)

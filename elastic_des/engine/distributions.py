@@ -1,4 +1,4 @@
-"""Random quantities as objects with ``sample(rng, size)`` and an analytic ``mean``.
+"""Random quantities as objects with ``sample(rng, size)``, an analytic ``mean`` and ``quantile``.
 
 Following Ciw, a distribution knows its own mean (and variance, so its
 coefficient of variation ``cv``) so tests can compare samples against
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -37,6 +38,10 @@ class Distribution:
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         raise NotImplementedError
 
+    def quantile(self, q: float) -> float:
+        """The value below which a share ``q`` (in (0, 1)) of samples falls."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class Constant(Distribution):
@@ -53,6 +58,9 @@ class Constant(Distribution):
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return np.full(size, self.value, dtype=float)
 
+    def quantile(self, q: float) -> float:
+        return self.value
+
 
 @dataclass(frozen=True)
 class Exponential(Distribution):
@@ -64,6 +72,9 @@ class Exponential(Distribution):
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.exponential(self.mean, size)
+
+    def quantile(self, q: float) -> float:
+        return -self.mean * math.log1p(-q)
 
 
 @dataclass(frozen=True)
@@ -77,10 +88,17 @@ class LogNormal(Distribution):
     def variance(self) -> float:
         return (self.mean * self.cv) ** 2
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+    def _log_parameters(self) -> tuple[float, float]:
         sigma2 = math.log1p(self.cv**2)
-        mu = math.log(self.mean) - sigma2 / 2.0
-        return rng.lognormal(mu, math.sqrt(sigma2), size)
+        return math.log(self.mean) - sigma2 / 2.0, math.sqrt(sigma2)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        mu, sigma = self._log_parameters()
+        return rng.lognormal(mu, sigma, size)
+
+    def quantile(self, q: float) -> float:
+        mu, sigma = self._log_parameters()
+        return math.exp(mu + sigma * NormalDist().inv_cdf(q))
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,9 @@ class Uniform(Distribution):
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.uniform(self.low, self.high, size)
+
+    def quantile(self, q: float) -> float:
+        return self.low + q * (self.high - self.low)
 
 
 @dataclass(frozen=True)

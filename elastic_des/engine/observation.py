@@ -33,7 +33,7 @@ class Observation:
     replicas_ready, replicas_provisioning, replicas_draining: now.
     target_replicas: the target in force before this decision.
     forecast_rps: predicted arrival rate for each of the next ticks.
-    slots_per_replica: concurrency of one replica.
+    slots_per_replica: concurrency of one replica (``max_num_seqs`` when batching).
     service_mean_s, service_scv: the planner's estimate of the mean service
         time per request (s) and its squared coefficient of variation: the
         analytic prior blended with the service times measured on completed
@@ -44,6 +44,10 @@ class Observation:
     arrival_dispersion: index of dispersion (variance / mean) of the window's
         per-second arrival counts; 1 for Poisson arrivals (and for a window
         without arrivals), above 1 for bursty ones.
+    ttft_p50_s, ttft_p99_s: time to first token of the requests completed in
+        the window (NaN when none, or for a model without tokens).
+    tpot_p99_s: their time per output token after the first, 99th percentile.
+    queue_wait_mean_s: their mean wait in the queue before admission.
     """
 
     time_s: float
@@ -67,6 +71,10 @@ class Observation:
     service_scv: float = math.nan
     arrival_peak_rps: float = math.nan
     arrival_dispersion: float = 1.0
+    ttft_p50_s: float = math.nan
+    ttft_p99_s: float = math.nan
+    tpot_p99_s: float = math.nan
+    queue_wait_mean_s: float = math.nan
 
     def service_mean_or(self, prior_s: float) -> float:
         """The estimated mean service time, or ``prior_s`` if there is none."""

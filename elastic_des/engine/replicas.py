@@ -92,8 +92,12 @@ class ReplicaPool:
         return self.terminated_billed_s + sum(now - r.provisioned_s for r in self.alive)
 
     # -- slots ----------------------------------------------------------
-    def acquire(self) -> Optional[Replica]:
-        """Take a free slot for a request, or None if every slot is busy."""
+    def acquire(self, i: int) -> Optional[Replica]:
+        """Take a free slot for request ``i``, or None if every slot is busy.
+
+        A slot fits any request; :class:`~elastic_des.engine.batching.BatchingPool`
+        looks at ``i`` (its KV-cache need).
+        """
         free = self.free
         if not free:
             return None
@@ -111,12 +115,21 @@ class ReplicaPool:
         self.busy_slots += 1
         return replica
 
+    def reserve(self, i: int, replica: Replica) -> bool:
+        """Whether request ``i`` may take a free slot of ``replica`` (any slot fits any request)."""
+        return True
+
     def complete(self, event: simpy.Event) -> None:
         """The callback of a service's end: ``event.value`` is ``(request_index, replica)``."""
         i, replica = event._value
+        self._end_service(i, replica)
+
+    def _end_service(self, i: int, replica: Replica) -> bool:
+        """Request ``i``'s service on ``replica`` ended: hand its slot on or free it.
+        Returns whether ``replica`` is READY."""
         ready = replica.state == READY
         if self.on_complete(i, replica if ready else None):
-            return  # the slot went straight to a waiting request
+            return ready  # the slot went straight to a waiting request
         self._advance_areas()
         self.busy_slots -= 1
         replica.busy -= 1
@@ -125,6 +138,7 @@ class ReplicaPool:
                 self.free.append(replica)
         elif replica.busy == 0:  # a draining replica emptied
             self._terminate(replica)
+        return ready
 
     # -- lifecycle ------------------------------------------------------
     def start(self, ready_replicas: int) -> None:
@@ -133,8 +147,11 @@ class ReplicaPool:
             self._make_ready(self._provision())
         self.target = ready_replicas
 
+    def _new_replica(self) -> Replica:
+        return Replica(len(self.replicas), self.env.now)
+
     def _provision(self) -> Replica:
-        replica = Replica(len(self.replicas), self.env.now)
+        replica = self._new_replica()
         self.replicas.append(replica)
         self.alive.append(replica)
         self.n_provisioning += 1
@@ -149,7 +166,11 @@ class ReplicaPool:
         replica.state = READY
         replica.ready_s = self.env.now
         self.free.append(replica)
-        # Serve the queue from the new slots.
+        self._fill(replica)
+
+    def _fill(self, replica: Replica) -> None:
+        """Serve the queue from the free slots of the READY ``replica``."""
+        self._advance_areas()
         while replica.busy < self.slots and self.on_free_slot(replica):
             replica.busy += 1
             self.busy_slots += 1
