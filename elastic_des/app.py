@@ -9,7 +9,7 @@ and seed, it touches no global state, and it returns the summary dict.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import hydra
 import pandas as pd
@@ -19,6 +19,7 @@ import elastic_des.config  # noqa: F401  (registers the schemas)
 from elastic_des.agent.training import train
 from elastic_des.analysis.counterfactual import explain
 from elastic_des.analysis.report import write_report
+from elastic_des.analysis.tuning import objective_value
 from elastic_des.atomic import write_json, write_jsonl, write_parquet
 from elastic_des.engine.simulation import WorldResult, simulate_world
 from elastic_des.engine.workload import build_workload
@@ -26,7 +27,7 @@ from elastic_des.errors import ConfigError
 from elastic_des.factory import build
 from elastic_des.forecasters.simple import EWMAForecaster
 from elastic_des.policies.static import StaticPolicy
-from elastic_des.progress import SimTimeBar
+from elastic_des.progress import Progress
 from elastic_des.validate import validate
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -67,9 +68,10 @@ def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
     for role, world, world_policy, world_forecaster in worlds:
         labels[role] = f"{world.name}/{world_policy.name}"
         field = "world" if role == "candidate" else "baseline.world"
-        with SimTimeBar(cfg.scenario.duration_s, f"{name} [{labels[role]}]", cfg.output.progress) as on_tick:
+        with Progress(cfg.scenario.duration_s, f"{name} [{labels[role]}]", "sim-s", cfg.output.progress) as progress:
             results[role] = simulate_world(
-                world, cfg.scenario, cfg.controller, world_policy, world_forecaster, workload, cfg.seed, on_tick,
+                world, cfg.scenario, cfg.controller, world_policy, world_forecaster, workload, cfg.seed,
+                progress.advance_to if progress.active else None,
                 field=field,
             )
     summary = {
@@ -127,7 +129,9 @@ def format_summary(summary: dict) -> str:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> Optional[float]:
+def main(cfg: DictConfig) -> Union[float, list[float], None]:
+    """Run ``cfg``, print its summary and return ``cfg.objective``'s value
+    to a sweeper (:func:`elastic_des.analysis.tuning.objective_value`)."""
     from hydra.core.hydra_config import HydraConfig
 
     output_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -137,4 +141,4 @@ def main(cfg: DictConfig) -> Optional[float]:
         raise SystemExit(f"error: {exc}") from None
     print(format_summary(summary))
     print(f"outputs: {output_dir}")
-    return summary.get("sla/compliance")
+    return objective_value(summary, cfg.objective, cfg.scenario.slo.target_compliance)

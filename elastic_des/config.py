@@ -299,6 +299,27 @@ class TrainConfig:
 
 
 @dataclass
+class ObjectiveConfig:
+    """What ``main`` returns to a Hydra sweeper (the Optuna sweeper minimises
+    or maximises it; other sweepers ignore it). See
+    :mod:`elastic_des.analysis.tuning`.
+
+    kind: ``sla`` (``sla/compliance``; maximise), ``penalized_cost``
+    (``cost/usd × (1 + sla_penalty × shortfall)``, where ``shortfall =
+    max(0, target − compliance) / (1 − target)`` is the SLA shortfall in
+    units of the miss budget ``1 − scenario.slo.target_compliance``;
+    minimise) or ``cost_and_sla`` (the pair ``[cost/usd, sla/compliance]``;
+    minimise, maximise).
+    sla_penalty: the weight of the shortfall; with 10, missing the target
+    by a whole miss budget (2% misses against a 1% budget) counts as eleven
+    times the cost.
+    """
+
+    kind: str = "sla"
+    sla_penalty: float = 10.0
+
+
+@dataclass
 class Config:
     """The whole run. ``policy`` and ``forecaster`` are ``_target_`` nodes
     from their config groups; see ``conf/policy`` and ``conf/forecaster``."""
@@ -314,6 +335,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 
 def task_outputs(task: str, world: str) -> str:
@@ -327,7 +349,10 @@ def task_outputs(task: str, world: str) -> str:
 
 
 # The schema of each option of the policy and forecaster groups; the YAML file
-# ``conf/<group>/<name>.yaml`` extends ``base_<name>``.
+# ``conf/<group>/<name>.yaml`` extends it as ``/schema_<group>_<name>@_here_``.
+# The schemas are stored at the root, outside the groups, so that they are
+# not options (``--help`` does not list them and ``policy=schema_...`` is
+# refused as an unknown option).
 POLICY_SCHEMAS = {
     "static": StaticConfig,
     "threshold": ThresholdConfig,
@@ -347,16 +372,17 @@ FORECASTER_SCHEMAS = {
 
 def register_configs() -> None:
     """Register the schemas so YAML files can extend them by name, and the
-    ``task_outputs`` resolver used by ``hydra.run.dir``."""
+    ``task_outputs`` resolver used by ``hydra.run.dir``.
+
+    Scenario and world files need no schema entry: ``Config`` types those
+    nodes, so their keys are checked against ``ScenarioConfig`` and
+    ``WorldConfig`` when they are merged."""
     OmegaConf.register_new_resolver("task_outputs", task_outputs, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
-    cs.store(group="scenario", name="base_scenario", node=ScenarioConfig)
-    cs.store(group="world", name="base_world", node=WorldConfig)
-    for name, schema in POLICY_SCHEMAS.items():
-        cs.store(group="policy", name=f"base_{name}", node=schema)
-    for name, schema in FORECASTER_SCHEMAS.items():
-        cs.store(group="forecaster", name=f"base_{name}", node=schema)
+    for group, schemas in (("policy", POLICY_SCHEMAS), ("forecaster", FORECASTER_SCHEMAS)):
+        for name, schema in schemas.items():
+            cs.store(name=f"schema_{group}_{name}", node=schema)
 
 
 register_configs()

@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from elastic_des import rng as rng_streams
 from elastic_des.agent.training import validate_training
 from elastic_des.analysis.forensics import check_explain
+from elastic_des.analysis.tuning import check_objective
 from elastic_des.engine.distributions import make_distribution
 from elastic_des.engine.workload import SyntheticRateProfile, validated_trace_path
 from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
@@ -97,6 +98,7 @@ def validate(cfg: Any, tasks: tuple[str, ...]) -> None:
     """Check the whole of ``cfg`` for ``cfg.task`` (one of ``tasks``); see the module docs."""
     require(cfg.task in tasks, "task", cfg.task, f"must be one of {', '.join(tasks)}")
     require(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed", cfg.seed, "must be an integer >= 0")
+    check_objective(cfg.objective)
     if cfg.task == "explain":
         check_explain(cfg.explain)  # the run it explains carries its own, recorded config
         return

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from elastic_des.app import format_summary, run
-from elastic_des.progress import SimTimeBar
+from elastic_des.progress import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,8 +57,8 @@ def test_format_summary_shows_both_worlds(make_cfg):
 
 def test_progress_bar_is_off_without_a_terminal(monkeypatch):
     monkeypatch.setenv("CI", "true")
-    with SimTimeBar(100.0, "x") as on_tick:
-        assert on_tick is None
+    with Progress(100.0, "x", "sim-s") as progress:
+        assert progress.bar is None and progress.logging
 
 
 def test_cli_runs_from_another_directory(tmp_path):

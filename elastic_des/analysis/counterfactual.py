@@ -41,6 +41,7 @@ from elastic_des.config import Config
 from elastic_des.engine.controller import TICK_COLUMNS
 from elastic_des.errors import ConfigError, require
 from elastic_des.factory import build
+from elastic_des.progress import Progress
 from elastic_des.analysis.forensics import RunRecords, check_explain, explain as explain_decision, load_records, rank_by_proxy
 from elastic_des.engine.observation import Observation
 from elastic_des.engine.policy import Decision, Policy, PolicyContext
@@ -218,7 +219,11 @@ def top_decisions(cfg: DictConfig, records: RunRecords, top_k: int, window_ticks
     """The ``top_k`` scaling actions by proxy (:func:`rank_by_proxy`), each
     replayed with ``action`` and re-ranked by the SLA misses it changes."""
     table = rank_by_proxy(records.decisions, records.candidate_ticks, window_ticks, top_k)
-    results = [replay(cfg, records, int(tick), action, window_ticks) for tick in table["tick"]]
+    results = []
+    with Progress(len(table), "counterfactual replays", "replays", cfg.output.progress) as progress:
+        for tick in table["tick"]:
+            results.append(replay(cfg, records, int(tick), action, window_ticks))
+            progress.update(1)
     table["counterfactual"] = [r.sentence() for r in results]
     table["extra_misses"] = [r.extra_misses for r in results]
     table["extra_cost_usd"] = [r.extra_cost_usd for r in results]
