@@ -207,11 +207,18 @@ class ControllerConfig:
     warmup_days: days of monitoring history (the rate observed per tick
     before t = 0) the forecaster starts with; learned forecasters train on it
     unless they load ``forecaster.model_path``. 0: start blind.
+    trace_warmup: where that history comes from when the scenario replays a
+    trace: ``preceding`` (the trace before ``trace.start_s`` only; possibly
+    none), ``repeat`` (the replayed span repeated back over
+    ``warmup_days``: the forecaster has then seen the series it forecasts)
+    or ``auto`` (``preceding`` if any of the trace precedes the start, else
+    ``repeat``). See :mod:`elastic_des.engine.history`.
     """
 
     tick_s: float = 60.0
     forecast_horizon_ticks: int = 15
     warmup_days: float = 1.0
+    trace_warmup: str = "auto"
 
 
 @dataclass

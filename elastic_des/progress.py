@@ -5,8 +5,9 @@ terminal (nohup, CI, a Hydra launcher, a pipe) a bar would either be hidden
 or print garbage, and a task that says nothing for minutes looks hung, so
 :class:`Progress` logs a line instead: ``<label>: 40% (64/160 ep), 1m12s
 elapsed, ~1m48s left``, once every ``interval_s`` of wall time (30 s) or
-every tenth of the work, whichever comes first. Tasks shorter than
-``quiet_s`` (5 s) print nothing either way.
+every tenth of the work, whichever comes first, but never two lines within
+``quiet_s`` (5 s) of each other or of the start: a task shorter than that
+prints nothing, and a fast one only a few lines.
 
 Progress is wall-clock information about the run, never part of its
 results: nothing here touches a random stream or an output file.
@@ -83,8 +84,7 @@ class Progress:
         elif self.logging:
             now = time.monotonic()
             tenth = int(10 * done / self.total) if self.total > 0 else 10
-            if now - self._start >= self.quiet_s and (tenth > self._last_tenth or now - self._last_line >= self.interval_s):
-                self._last_tenth = tenth
+            if now - self._last_line >= self.quiet_s and (tenth > self._last_tenth or now - self._last_line >= self.interval_s):
                 self._line(now)
 
     def set_postfix(self, text: str) -> None:
@@ -98,6 +98,7 @@ class Progress:
         share = self.done / self.total if self.total > 0 else 1.0
         left = f", ~{_clock(elapsed * (1 - share) / share)} left" if 0 < share < 1 else ""
         note = f"; {self.postfix}" if self.postfix else ""
+        self._last_tenth = int(10 * share)
         log.info("%s: %d%% (%g/%g %s), %s elapsed%s%s", self.label, int(100 * share), round(self.done, 1),
                  round(self.total, 1), self.unit, _clock(elapsed), left, note)
         self._last_line = now
@@ -106,7 +107,7 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        elif self.logging and self._lines:  # a task that reported progress also says it finished
+        elif self.logging and self._lines and self._last_tenth < 10:  # a task that reported progress says it finished
             self.done = max(self.done, self.total)
             self._line(time.monotonic())
 

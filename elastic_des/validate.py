@@ -23,6 +23,7 @@ from elastic_des.agent.training import validate_training
 from elastic_des.analysis.forensics import check_explain
 from elastic_des.analysis.tuning import check_objective
 from elastic_des.engine.distributions import make_distribution
+from elastic_des.engine.history import TRACE_WARMUPS
 from elastic_des.engine.workload import SyntheticRateProfile, validated_trace_path
 from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
 from elastic_des.factory import build
@@ -92,6 +93,8 @@ def validate_controller(controller: Any) -> None:
     require(controller.forecast_horizon_ticks >= 1, "controller.forecast_horizon_ticks",
             controller.forecast_horizon_ticks, "must be >= 1")
     require_non_negative("controller.warmup_days", controller.warmup_days)
+    require(controller.trace_warmup in TRACE_WARMUPS, "controller.trace_warmup", controller.trace_warmup,
+            f"must be one of {', '.join(TRACE_WARMUPS)}")
 
 
 def validate(cfg: Any, tasks: tuple[str, ...]) -> None:

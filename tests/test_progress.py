@@ -42,15 +42,26 @@ def test_short_task_prints_nothing(clock, caplog):
 def test_long_task_logs_every_tenth_or_interval_and_a_final_line(clock, caplog):
     caplog.set_level(logging.INFO, logger="elastic_des.progress")
     with Progress(100, "training episodes", "ep", interval_s=30.0) as p:
-        for _ in range(100):
+        for step in range(100):
             clock.now += 1.0  # 100 s in all: a line per tenth after the 5 s quiet period
             p.update(1)
-        p.set_postfix("eval_reward=1.0")
+            if step == 50:
+                p.set_postfix("eval_reward=1.0")
     lines = _lines(caplog)
-    assert lines[0].startswith("training episodes: 10% (10/100 ep), 10s elapsed, ~1m30s left")
-    assert len(lines) == 11  # 10%, 20%, ..., 100% and the closing line
-    assert lines[-1].startswith("training episodes: 100% (100/100 ep), 1m40s elapsed")
-    assert lines[-1].endswith("eval_reward=1.0")
+    assert lines[0] == "training episodes: 10% (10/100 ep), 10s elapsed, ~1m30s left"
+    assert len(lines) == 10  # 10%, 20%, ..., 100%: no closing line repeats the 100%
+    assert lines[-1] == "training episodes: 100% (100/100 ep), 1m40s elapsed; eval_reward=1.0"
+
+
+def test_fast_task_logs_no_two_lines_within_the_quiet_period(clock, caplog):
+    caplog.set_level(logging.INFO, logger="elastic_des.progress")
+    with Progress(100, "sim", "sim-s") as p:
+        for _ in range(100):
+            clock.now += 0.12  # 12 s in all
+            p.update(1)
+    lines = _lines(caplog)
+    # at 5 s and 10 s, and the closing line
+    assert [line.split(":")[1].split("(")[0].strip() for line in lines] == ["42%", "84%", "100%"]
 
 
 def test_slow_task_logs_at_the_interval_between_tenths(clock, caplog):

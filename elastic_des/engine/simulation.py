@@ -82,7 +82,8 @@ def simulate_world(
     dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
     policy.reset(policy_context(world, scenario, controller_cfg, workload, seed, field))
     forecaster.reset(controller_cfg.tick_s)
-    forecaster.warm_up(warmup_history(scenario, controller_cfg.tick_s, seed, controller_cfg.warmup_days))
+    forecaster.warm_up(warmup_history(scenario, controller_cfg.tick_s, seed, controller_cfg.warmup_days,
+                                      controller_cfg.trace_warmup))
     initial = fleet.initial_replicas if fleet.initial_replicas is not None else policy.initial_replicas()
     if not fleet.min_replicas <= initial <= fleet.max_replicas:
         raise ConfigError(
