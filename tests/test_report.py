@@ -84,7 +84,7 @@ def test_plot_data_are_the_run_tables(report_run):
     slm = ticks[ticks["role"] == "candidate"]
     # SLM: 16 slots; mean service 0.05 + 1000/8000 + 200/80 = 2.675 s.
     assert np.allclose(slm["capacity_rps"], slm["replicas_ready"] * 16 / 2.675)
-    assert slm["cost_usd"].iloc[-1] == pytest.approx(summary["cost/usd"])
+    assert slm["cost_usd_cumulative"].iloc[-1] == pytest.approx(summary["cost/usd"])
     # Hourly compliance from the tick counts equals the one from the requests,
     # bucketed by the hour they finished in (no request is dropped in this run).
     requests = pd.read_parquet(run_dir / "requests.parquet")

@@ -79,9 +79,10 @@ def counters(run: Run, cursor_s: float) -> dict[str, pd.Series]:
     rows = at_time(run.ticks, cursor_s)
     columns = iter(st.columns(5 if run.has_baseline else 2))
     for row in rows.values():
-        next(columns).metric(f"cost so far, {row['world']}", usd(row["cost_usd"]))
+        next(columns).metric(f"cost so far, {row['world']}", usd(row["cost_usd_cumulative"]))
     if run.has_baseline:
-        saved, base = rows["baseline"]["cost_usd"] - rows["candidate"]["cost_usd"], rows["baseline"]["cost_usd"]
+        base = rows["baseline"]["cost_usd_cumulative"]
+        saved = base - rows["candidate"]["cost_usd_cumulative"]
         next(columns).metric("saved so far", usd(saved),
                              f"{pct(saved / base if base > 0 else None, 1)} of the baseline's cost", delta_arrow="off")
     for row in rows.values():

@@ -169,7 +169,7 @@ def _window(history: WorldResult, tick: int, start_s: float, end_s: float, slo_s
     inside = (arrival >= start_s) & (arrival < end_s)
     served = (requests["outcome"] == "served").to_numpy()
     met = served & (requests["latency_s"].to_numpy() <= slo_s)
-    cost = history.ticks["cost_usd"].to_numpy()  # cumulative; row i is the observation of decision i
+    cost = history.ticks["cost_usd_cumulative"].to_numpy()  # row i is the observation of decision i
     return int(inside.sum()), int((inside & ~met).sum()), float(cost[-1] - cost[tick])
 
 

@@ -100,14 +100,16 @@ def latency(ticks: pd.DataFrame, slo_s: float) -> Figure:
 
 
 def cumulative_cost(ticks: pd.DataFrame) -> Figure:
-    """Cost billed so far, per world. ``ticks``: ``time_h, world, cost_usd``."""
+    """Cost billed so far, per world. ``ticks``: ``time_h, world, cost_usd_cumulative``."""
     with style():
         fig = Figure(figsize=(10, 3.4), layout="constrained")
         ax = fig.subplots()
-        sns.lineplot(data=ticks, x="time_h", y="cost_usd", hue="world", estimator=None, errorbar=None, ax=ax)
+        sns.lineplot(data=ticks, x="time_h", y="cost_usd_cumulative", hue="world", estimator=None, errorbar=None,
+                     ax=ax)
         for world, rows in ticks.groupby("world", sort=False):
             last = rows.iloc[-1]
-            ax.annotate(f"${last['cost_usd']:,.0f}", (last["time_h"], last["cost_usd"]), xytext=(4, 0),
+            ax.annotate(f"${last['cost_usd_cumulative']:,.0f}", (last["time_h"], last["cost_usd_cumulative"]),
+                        xytext=(4, 0),
                         textcoords="offset points", va="center", fontsize=9)
         ax.set(title="Cumulative cost", xlabel=TIME_LABEL, ylabel="cost billed so far (USD)")
         _legend_outside(ax, "world")

@@ -26,7 +26,7 @@ TICK_COLUMNS = (
     "time_s", "arrivals", "arrival_rate_rps", "completions", "drops", "queue_length", "in_flight",
     "utilization", "latency_p50_s", "latency_p95_s", "latency_p99_s", "sla_compliance",
     "replicas_ready", "replicas_provisioning", "replicas_draining", "target_replicas",
-    "cost_usd", "forecast_rps",
+    "cost_usd_cumulative", "forecast_rps",
 )
 
 

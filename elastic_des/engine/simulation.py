@@ -108,6 +108,10 @@ def simulate_world(
         service, workload.prompt_tokens, workload.output_tokens,
     )
     ticks = pd.DataFrame.from_records(controller.ticks, columns=list(TICK_COLUMNS))
+    # Billed during each tick's window (cold starts included): the cumulative
+    # column's increments, so that summing a column never counts a cost twice.
+    cumulative = ticks["cost_usd_cumulative"]
+    ticks.insert(ticks.columns.get_loc("cost_usd_cumulative"), "cost_usd", cumulative.diff().fillna(cumulative))
     summary = summarize(
         requests, ticks, controller.decisions,
         slo_latency_s=scenario.slo.latency_s, slo_target=scenario.slo.target_compliance,
