@@ -207,7 +207,7 @@ def load_sweep(path: Optional[str | Path]) -> Sweep:
             raise ConfigError(f"{field} = {str(folder)!r}: a job's summary.json cannot be read ({exc})") from None
         agg, from_csv = sweep.aggregate(jobs), False
     needed = ["sweep/variant", "run/policy", "cost/usd.mean", "cost/usd.ci95", "sla/compliance.mean",
-              "sla/compliance.ci95"]
+              "sla/compliance.ci95_low", "sla/compliance.ci95_high"]
     absent = [c for c in needed if c not in agg]
     require(not absent, field, str(folder), f"its aggregate table lacks {', '.join(absent)}")
     return Sweep(folder, jobs, agg, from_csv)
