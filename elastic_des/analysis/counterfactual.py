@@ -69,6 +69,7 @@ class ForcedActionPolicy(Policy):
         decision = self.policy.decide(obs)  # always: the policy's state evolves as in the run
         if obs.tick != self.tick:
             return decision
+        self.policy.applied(obs, decision.target, self.target)  # its memory follows the forced action
         return Decision(self.target, "forced",
                         {"forced_target": self.target, "policy_target": decision.target, "policy_rule": decision.rule},
                         decision.q_values)
@@ -188,6 +189,9 @@ def replay(cfg: DictConfig, records: RunRecords, tick: int, action: str, window_
     require(window_ticks >= 1, "explain.window_ticks", window_ticks, "must be >= 1")
     record = decision(records, tick)
     target = forced_target(action, record["replicas_before"], cfg.world.fleet)
+    require(target != record["replicas_after"], "explain.forced_action", action,
+            f"gives {target} replicas, the target the policy chose at tick {tick}: the replay would repeat "
+            f"the run; choose another action")
     times = records.candidate_ticks["time_s"].to_numpy()  # row i: the observation of decision i
     start_s, end_s = float(times[tick]), float(times[min(tick + window_ticks, len(times) - 1)])
     workload = build_workload(cfg.scenario, cfg.seed)
