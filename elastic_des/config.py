@@ -12,6 +12,7 @@ second, ``usd_`` US dollars) so that a YAML reader never has to guess.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -355,6 +356,19 @@ def task_outputs(task: str, world: str) -> str:
     return "outputs/runs" if task == "simulate" else f"outputs/{task}/{world}"
 
 
+def job_folder(task: str, name: str, run_dir: Optional[str], tick: Optional[int], forced_action: str) -> str:
+    """The folder of one job under :func:`task_outputs` (``${job_folder:...}``
+    in ``conf/config.yaml``): the run name ``name`` (scenario, policy, seed),
+    except for ``task=explain``, whose outputs are named after the run
+    explained and the replay: ``<run folder name>/tick<k>__<action>`` (or
+    ``top__<action>`` for the top decisions), so explaining another run,
+    tick or action never overwrites an earlier explanation."""
+    if task != "explain" or run_dir is None:
+        return name
+    replay = f"tick{tick}" if tick is not None else "top"
+    return f"{Path(str(run_dir)).name}/{replay}__{forced_action}"
+
+
 # The schema of each option of the policy and forecaster groups; the YAML file
 # ``conf/<group>/<name>.yaml`` extends it as ``/schema_<group>_<name>@_here_``.
 # The schemas are stored at the root, outside the groups, so that they are
@@ -385,6 +399,7 @@ def register_configs() -> None:
     nodes, so their keys are checked against ``ScenarioConfig`` and
     ``WorldConfig`` when they are merged."""
     OmegaConf.register_new_resolver("task_outputs", task_outputs, replace=True)
+    OmegaConf.register_new_resolver("job_folder", job_folder, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
     for group, schemas in (("policy", POLICY_SCHEMAS), ("forecaster", FORECASTER_SCHEMAS)):

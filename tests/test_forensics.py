@@ -223,9 +223,10 @@ def test_bad_explain_input_names_the_field(spike_run):
 
 
 def test_explain_command_keeps_the_run_folder_intact(tmp_path):
-    """``task=explain`` runs in its own Hydra folder: the run's config record
-    is not overwritten by the explain invocation's."""
-    run_dir = "outputs/runs/default__threshold__0"  # where ``python run.py`` puts this run
+    """``task=explain`` runs in its own Hydra folder, named after the run it
+    explains, the tick and the action: the run's config record is not
+    overwritten by the explain invocation's."""
+    run_dir = "outputs/runs/spiky__threshold__0"  # not the name the default scenario would give
     (tmp_path / run_dir).mkdir(parents=True)
     record = first_scale_up_in_spike(simulate_run(tmp_path / run_dir, *SPIKE))
     out = subprocess.run(
@@ -235,7 +236,9 @@ def test_explain_command_keeps_the_run_folder_intact(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert yaml.safe_load((tmp_path / run_dir / ".hydra" / "config.yaml").read_text())["task"] == "simulate"
-    result = json.loads((tmp_path / "outputs/explain/slm/default__threshold__0/explain.json").read_text())
+    result = json.loads((tmp_path / f"outputs/explain/slm/spiky__threshold__0/tick{record['tick']}__hold"
+                         / "explain.json").read_text())
+    assert not (tmp_path / "outputs/explain/slm/default__threshold__0").exists()
     assert result["explain/decision"] == explain(record)
     assert result["counterfactual/extra_misses"] > 0
     assert result["explain/counterfactual"] in out.stdout
