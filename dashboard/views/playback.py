@@ -18,6 +18,7 @@ from elastic_des.analysis.forensics import clock
 
 FRAMES = 80
 FRAME_S = 0.5
+PANEL_WIDTH = 820  # px: a concatenated chart cannot take the container's width
 SERIES = {"arrival_rate_rps": "demand (observed)", "capacity_rps": "serving capacity",
           "forecast_rps": "forecast (next tick)"}
 COLORS = {"demand (observed)": "#8c8c8c", "serving capacity": "#1f77b4", "forecast (next tick)": "#ff7f0e"}
@@ -101,9 +102,13 @@ def frame(run: Run) -> None:
             st.session_state["playing"] = False
             st.rerun()
     cursor_s = st.select_slider("simulated time", options=times, key="cursor_s", format_func=clock)
-    for state, panel in charts(run, cursor_s, counters(run, cursor_s)):
+    panels = charts(run, cursor_s, counters(run, cursor_s))
+    for state, _ in panels:
         st.markdown(state)
-        st.altair_chart(panel, width="stretch")
+    # One chart of both worlds: two charts are redrawn one after the other, so
+    # during playback the lower one's cursor lagged the upper one's by a frame.
+    both = alt.vconcat(*[panel.properties(width=PANEL_WIDTH) for _, panel in panels]).resolve_scale(color="shared")
+    st.altair_chart(both, width="content")
 
 
 st.title("Dual-world playback")
