@@ -112,8 +112,9 @@ def settled(driver) -> bool:
 
     if not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"]'):
         return False
-    status = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
-    return not any("Running" in s.text for s in status)
+    # While a script runs, the header's status widget shows "Running..." and a Stop button.
+    header = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"], header')
+    return not any(word in h.text for h in header for word in ("Running", "Stop"))
 
 
 def metrics(driver) -> dict[str, str]:
