@@ -19,7 +19,7 @@ import elastic_des.config  # noqa: F401  (registers the schemas)
 from elastic_des.agent.training import train
 from elastic_des.analysis.counterfactual import explain
 from elastic_des.analysis.report import write_report
-from elastic_des.analysis.tuning import objective_value
+from elastic_des.objective import objective_value
 from elastic_des.atomic import write_json, write_jsonl, write_parquet
 from elastic_des.engine.simulation import WorldResult, simulate_world
 from elastic_des.engine.workload import build_workload

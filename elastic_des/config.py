@@ -21,6 +21,7 @@ from omegaconf import MISSING, OmegaConf
 from elastic_des.agent.policy import QLearningConfig
 from elastic_des.forecasters.schemas import LSTMConfig, TCNConfig
 from elastic_des.forecasters.simple import EWMAConfig, SeasonalNaiveConfig, SMAConfig
+from elastic_des.objective import ObjectiveConfig
 from elastic_des.policies.hpa import HPAConfig
 from elastic_des.policies.kpa import KPAConfig
 from elastic_des.policies.predictive import PredictiveConfig
@@ -304,27 +305,6 @@ class TrainConfig:
     eval_windows: int = 4
     model_dir: str = "outputs/models"
     model_name: Optional[str] = None
-
-
-@dataclass
-class ObjectiveConfig:
-    """What ``main`` returns to a Hydra sweeper (the Optuna sweeper minimises
-    or maximises it; other sweepers ignore it). See
-    :mod:`elastic_des.analysis.tuning`.
-
-    kind: ``sla`` (``sla/compliance``; maximise), ``penalized_cost``
-    (``cost/usd × (1 + sla_penalty × shortfall)``, where ``shortfall =
-    max(0, target − compliance) / (1 − target)`` is the SLA shortfall in
-    units of the miss budget ``1 − scenario.slo.target_compliance``;
-    minimise) or ``cost_and_sla`` (the pair ``[cost/usd, sla/compliance]``;
-    minimise, maximise).
-    sla_penalty: the weight of the shortfall; with 10, missing the target
-    by a whole miss budget (2% misses against a 1% budget) counts as eleven
-    times the cost.
-    """
-
-    kind: str = "sla"
-    sla_penalty: float = 10.0
 
 
 @dataclass

@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 from elastic_des import rng as rng_streams
 from elastic_des.agent.training import validate_training
 from elastic_des.analysis.forensics import check_explain
-from elastic_des.analysis.tuning import check_objective
+from elastic_des.objective import check_objective
 from elastic_des.engine.distributions import make_distribution
 from elastic_des.engine.history import TRACE_WARMUPS
 from elastic_des.engine.workload import SyntheticRateProfile, validated_trace_path

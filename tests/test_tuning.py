@@ -12,7 +12,8 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from elastic_des.analysis.tuning import best_solution, objective_value, sla_shortfall
+from elastic_des.analysis.tuning import best_solution
+from elastic_des.objective import objective_value, sla_shortfall
 from elastic_des.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

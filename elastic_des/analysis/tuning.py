@@ -2,7 +2,7 @@
 
 ``python run.py -m experiment=tune_threshold`` (see ``conf/experiment/tune_*``)
 runs an Optuna study: each trial is one simulate job whose ``main`` returns
-:func:`objective_value` for ``cfg.objective``:
+:func:`elastic_des.objective.objective_value` for ``cfg.objective``:
 
 * ``penalized_cost`` (single objective, minimised, the tuning experiments'
   default): ``cost/usd × (1 + sla_penalty × shortfall)`` with
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import yaml
 from hydra.experimental.callback import Callback
@@ -42,31 +42,6 @@ from elastic_des.atomic import write_text
 from elastic_des.errors import ConfigError, require
 
 log = logging.getLogger(__name__)
-
-OBJECTIVES = ("sla", "penalized_cost", "cost_and_sla")
-
-
-def check_objective(objective: Any) -> None:
-    require(objective.kind in OBJECTIVES, "objective.kind", objective.kind, f"must be one of {', '.join(OBJECTIVES)}")
-    require(objective.sla_penalty >= 0, "objective.sla_penalty", objective.sla_penalty, "must be >= 0")
-
-
-def sla_shortfall(compliance: float, target: float) -> float:
-    """How far ``compliance`` falls short of ``target``, in miss budgets ``1 − target``."""
-    return max(0.0, target - compliance) / (1.0 - target)
-
-
-def objective_value(summary: dict, objective: Any, target: float) -> Union[float, list[float], None]:
-    """What ``main`` returns to the sweeper for a task's ``summary`` (see the module docs)."""
-    if "cost/usd" not in summary:  # not a simulate task: the sweeper has nothing to optimise
-        return summary.get("sla/compliance")
-    cost, compliance = float(summary["cost/usd"]), float(summary["sla/compliance"])
-    if objective.kind == "penalized_cost":
-        return cost * (1.0 + objective.sla_penalty * sla_shortfall(compliance, target))
-    if objective.kind == "cost_and_sla":
-        return [cost, compliance]
-    return compliance
-
 
 def best_solution(results: dict, target: float) -> tuple[dict, list[float]]:
     """The parameters (and objective values) to write from an
