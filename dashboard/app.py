@@ -47,7 +47,20 @@ def arguments(argv: list[str]) -> argparse.Namespace:
 
 st.set_page_config(page_title="elastic_des dashboard", page_icon=":material/dns:", layout="wide")
 args = arguments(sys.argv[1:])
+links = st.sidebar.container()
 folder_inputs(args.run_dir, args.sweep_dir)
-pages = [st.Page(VIEWS / file, title=title, url_path=address, icon=icon, default=i == 0)
-         for i, (file, title, address, icon) in enumerate(PAGES)]
-st.navigation(pages).run()
+pages = [st.Page(VIEWS / file, title=title, url_path=address, icon=icon) for file, title, address, icon in PAGES]
+
+
+def landing() -> None:
+    """``/``: the architecture page. Streamlit serves its default page only at
+    ``/`` (``/<its address>`` says "Page not found"), so the default is this
+    redirect and every page keeps an address that opens directly."""
+    st.switch_page(pages[0])
+
+
+current = st.navigation([st.Page(landing, title="elastic_des", url_path="home", default=True), *pages],
+                        position="hidden")
+for page in pages:  # the menu, without the redirect
+    links.page_link(page)
+current.run()

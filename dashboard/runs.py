@@ -112,7 +112,7 @@ def load_run(path: Optional[str | Path]) -> Run:
         raise ConfigError(f"{field} = {str(folder)!r}: its files cannot be read ({exc}); {RUN_HINT}") from None
     absent = [key for key in SUMMARY_KEYS if key not in records.summary]
     require(not absent, field, str(folder), f"its summary.json lacks {', '.join(absent)}: not a simulate run")
-    columns = [c for c in (*TICK_COLUMNS, "role", "world") if c not in records.ticks]
+    columns = [c for c in (*TICK_COLUMNS, "cost_usd", "role", "world") if c not in records.ticks]
     require(not columns, field, str(folder), f"its ticks.parquet lacks the columns {', '.join(columns)}")
     roles = set(records.ticks["role"])
     require("candidate" in roles, field, str(folder), "its ticks.parquet has no row of the policy's (candidate) world")
@@ -155,11 +155,9 @@ def hourly_cost(ticks: pd.DataFrame) -> pd.DataFrame:
     # A tick closes the window before it: a tick at 3600 s counts in hour 0.
     hour = (np.ceil(ticks["time_s"] / 3600.0) - 1).clip(lower=0).astype(int)
     hourly = (ticks.assign(hour=hour).groupby(["role", "world", "hour"], sort=False, as_index=False)
-              .agg(arrivals=("arrivals", "sum"), billed_to=("cost_usd", "last")))
-    # ``cost_usd`` is cumulative: an hour's cost is its last value minus the hour before's.
-    hourly["cost_usd"] = hourly.groupby("role", sort=False)["billed_to"].diff().fillna(hourly["billed_to"])
+              .agg(arrivals=("arrivals", "sum"), cost_usd=("cost_usd", "sum")))
     hourly["usd_per_1k"] = 1000 * hourly["cost_usd"] / hourly["arrivals"].where(hourly["arrivals"] > 0)
-    return hourly.drop(columns="billed_to")
+    return hourly
 
 
 def at_time(ticks: pd.DataFrame, time_s: float) -> dict[str, pd.Series]:
@@ -172,7 +170,7 @@ def at_time(ticks: pd.DataFrame, time_s: float) -> dict[str, pd.Series]:
 def savings_over_time(ticks: pd.DataFrame) -> pd.DataFrame:
     """Cost saved against the baseline so far, per tick: ``time_h``,
     ``saving_usd`` and ``saving_fraction`` (of the baseline's cost so far)."""
-    wide = ticks.pivot(index="time_s", columns="role", values="cost_usd")
+    wide = ticks.pivot(index="time_s", columns="role", values="cost_usd_cumulative")
     saving = wide["baseline"] - wide["candidate"]
     return pd.DataFrame({"time_h": wide.index / 3600.0, "saving_usd": saving.to_numpy(),
                          "saving_fraction": (saving / wide["baseline"].where(wide["baseline"] > 0)).to_numpy()})
@@ -228,7 +226,7 @@ def load_sweep(path: Optional[str | Path]) -> Sweep:
             raise ConfigError(f"{field} = {str(folder)!r}: a job's summary.json cannot be read ({exc})") from None
         agg, from_csv = sweep.aggregate(jobs), False
     needed = ["sweep/variant", "run/policy", "cost/usd.mean", "cost/usd.ci95", "sla/compliance.mean",
-              "sla/compliance.ci95"]
+              "sla/compliance.ci95_low", "sla/compliance.ci95_high"]
     absent = [c for c in needed if c not in agg]
     require(not absent, field, str(folder), f"its aggregate table lacks {', '.join(absent)}")
     return Sweep(folder, jobs, agg, from_csv)

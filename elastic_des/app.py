@@ -22,7 +22,7 @@ import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Optional
+from typing import Iterator, Mapping, Optional, Union
 
 import hydra
 import pandas as pd
@@ -33,6 +33,7 @@ import elastic_des.config  # noqa: F401  (registers the schemas)
 from elastic_des.agent.training import train
 from elastic_des.analysis.counterfactual import explain
 from elastic_des.analysis.report import write_report
+from elastic_des.objective import objective_value
 from elastic_des.atomic import write_json, write_jsonl, write_parquet
 from elastic_des.engine.simulation import WorldResult, simulate_world
 from elastic_des.engine.workload import build_workload
@@ -40,7 +41,7 @@ from elastic_des.errors import ConfigError
 from elastic_des.factory import build
 from elastic_des.forecasters.simple import EWMAForecaster
 from elastic_des.policies.static import StaticPolicy
-from elastic_des.progress import SimTimeBar
+from elastic_des.progress import Progress
 from elastic_des.runfolder import building, check_creatable, check_writable, completed_summary, record_failure
 from elastic_des.validate import validate
 
@@ -93,9 +94,10 @@ def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
     for role, world, world_policy, world_forecaster in worlds:
         labels[role] = f"{world.name}/{world_policy.name}"
         field = "world" if role == "candidate" else "baseline.world"
-        with SimTimeBar(cfg.scenario.duration_s, f"{name} [{labels[role]}]", cfg.output.progress) as on_tick:
+        with Progress(cfg.scenario.duration_s, f"{name} [{labels[role]}]", "sim-s", cfg.output.progress) as progress:
             results[role] = simulate_world(
-                world, cfg.scenario, cfg.controller, world_policy, world_forecaster, workload, cfg.seed, on_tick,
+                world, cfg.scenario, cfg.controller, world_policy, world_forecaster, workload, cfg.seed,
+                progress.advance_to if progress.active else None,
                 field=field,
             )
     summary = {
@@ -233,7 +235,9 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> Optional[float]:
+def main(cfg: DictConfig) -> Union[float, list[float], None]:
+    """Run ``cfg``, print its summary and return ``cfg.objective``'s value
+    to a sweeper (:func:`elastic_des.analysis.tuning.objective_value`)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -262,4 +266,4 @@ def main(cfg: DictConfig) -> Optional[float]:
         return None
     print(format_summary(summary))
     print(f"outputs: {output_dir}")
-    return summary.get("sla/compliance")
+    return objective_value(summary, cfg.objective, cfg.scenario.slo.target_compliance)

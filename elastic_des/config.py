@@ -14,6 +14,7 @@ second, ``usd_`` US dollars) so that a YAML reader never has to guess.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -22,6 +23,7 @@ from omegaconf import MISSING, OmegaConf
 from elastic_des.agent.policy import QLearningConfig
 from elastic_des.forecasters.schemas import LSTMConfig, TCNConfig
 from elastic_des.forecasters.simple import EWMAConfig, SeasonalNaiveConfig, SMAConfig
+from elastic_des.objective import ObjectiveConfig
 from elastic_des.policies.hpa import HPAConfig
 from elastic_des.policies.kpa import KPAConfig
 from elastic_des.policies.oracle import OracleConfig
@@ -42,11 +44,18 @@ class ControllerConfig:
     warmup_days: days of monitoring history (the rate observed per tick
     before t = 0) the forecaster starts with; learned forecasters train on it
     unless they load ``forecaster.model_path``. 0: start blind.
+    trace_warmup: where that history comes from when the scenario replays a
+    trace: ``preceding`` (the trace before ``trace.start_s`` only; possibly
+    none), ``repeat`` (the replayed span repeated back over
+    ``warmup_days``: the forecaster has then seen the series it forecasts)
+    or ``auto`` (``preceding`` if any of the trace precedes the start, else
+    ``repeat``). See :mod:`elastic_des.engine.history`.
     """
 
     tick_s: float = 60.0
     forecast_horizon_ticks: int = 15
     warmup_days: float = 1.0
+    trace_warmup: str = "auto"
 
 
 @dataclass
@@ -162,6 +171,7 @@ class Config:
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 
 def task_outputs(task: str, world: str) -> str:
@@ -174,8 +184,24 @@ def task_outputs(task: str, world: str) -> str:
     return "outputs/runs" if task == "simulate" else f"outputs/{task}/{world}"
 
 
+def job_folder(task: str, name: str, run_dir: Optional[str], tick: Optional[int], forced_action: str) -> str:
+    """The folder of one job under :func:`task_outputs` (``${job_folder:...}``
+    in ``conf/config.yaml``): the run name ``name`` (scenario, policy, seed),
+    except for ``task=explain``, whose outputs are named after the run
+    explained and the replay: ``<run folder name>/tick<k>__<action>`` (or
+    ``top__<action>`` for the top decisions), so explaining another run,
+    tick or action never overwrites an earlier explanation."""
+    if task != "explain" or run_dir is None:
+        return name
+    replay = f"tick{tick}" if tick is not None else "top"
+    return f"{Path(str(run_dir)).name}/{replay}__{forced_action}"
+
+
 # The schema of each option of the policy and forecaster groups; the YAML file
-# ``conf/<group>/<name>.yaml`` extends ``base_<name>``.
+# ``conf/<group>/<name>.yaml`` extends it as ``/schema_<group>_<name>@_here_``.
+# The schemas are stored at the root, outside the groups, so that they are
+# not options (``--help`` does not list them and ``policy=schema_...`` is
+# refused as an unknown option).
 POLICY_SCHEMAS = {
     "static": StaticConfig,
     "threshold": ThresholdConfig,
@@ -196,17 +222,20 @@ FORECASTER_SCHEMAS = {
 
 def register_configs() -> None:
     """Register the schemas so YAML files can extend them by name, and the
-    ``task_outputs`` and ``run_dirname`` resolvers used by ``hydra.run.dir``."""
+    ``task_outputs``, ``run_dirname`` and ``job_folder`` resolvers used by
+    ``hydra.run.dir``.
+
+    Scenario and world files need no schema entry: ``Config`` types those
+    nodes, so their keys are checked against ``ScenarioConfig`` and
+    ``WorldConfig`` when they are merged."""
     OmegaConf.register_new_resolver("task_outputs", task_outputs, replace=True)
     OmegaConf.register_new_resolver("run_dirname", run_dirname, replace=True)
+    OmegaConf.register_new_resolver("job_folder", job_folder, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
-    cs.store(group="scenario", name="base_scenario", node=ScenarioConfig)
-    cs.store(group="world", name="base_world", node=WorldConfig)
-    for name, schema in POLICY_SCHEMAS.items():
-        cs.store(group="policy", name=f"base_{name}", node=schema)
-    for name, schema in FORECASTER_SCHEMAS.items():
-        cs.store(group="forecaster", name=f"base_{name}", node=schema)
+    for group, schemas in (("policy", POLICY_SCHEMAS), ("forecaster", FORECASTER_SCHEMAS)):
+        for name, schema in schemas.items():
+            cs.store(name=f"schema_{group}_{name}", node=schema)
 
 
 register_configs()

@@ -30,8 +30,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from elastic_des import rng as rng_streams
 from elastic_des.agent.training import validate_training
 from elastic_des.analysis.forensics import check_explain
+from elastic_des.objective import check_objective
 from elastic_des.engine.distributions import make_distribution
-from elastic_des.engine.history import warmup_history
+from elastic_des.engine.history import TRACE_WARMUPS, warmup_history
 from elastic_des.engine.service import SERVICE_MODELS, serving_plan
 from elastic_des.engine.traces import load_client_trace
 from elastic_des.engine.workload import SyntheticRateProfile, validate_arrivals, validated_trace_path
@@ -236,11 +237,13 @@ def check_forecaster(cfg: Any, forecaster: Any) -> None:
         return
     span = needs[0] + needs[1]
     c = cfg.controller
-    history = warmup_history(cfg.scenario, c.tick_s, cfg.seed, c.warmup_days)
+    history = warmup_history(cfg.scenario, c.tick_s, cfg.seed, c.warmup_days, c.trace_warmup)
     require(len(history) > span, "controller.warmup_days", c.warmup_days,
             f"gives {len(history)} ticks of warm-up history (controller.tick_s = {c.tick_s:g}); forecaster "
-            f"{forecaster.name} trains on it and needs more than window_ticks + horizon_ticks = {span} "
-            "(a longer warm-up, smaller windows, or forecaster.model_path)")
+            f"{forecaster.name} trains on it and needs more than window_ticks + horizon_ticks = {span}: "
+            "set controller.warmup_days (days of history before t = 0), controller.trace_warmup=repeat "
+            "(a trace with nothing before its start), scenario.workload.trace.start_s (learn from the "
+            "trace's first part), smaller forecaster.window_ticks / horizon_ticks, or forecaster.model_path")
     require(float(history.sum()) > 0, "controller.warmup_days", c.warmup_days,
             f"gives a warm-up history with no requests: forecaster {forecaster.name} has nothing to train on")
 
@@ -250,6 +253,8 @@ def validate_controller(controller: Any) -> None:
     require(controller.forecast_horizon_ticks >= 1, "controller.forecast_horizon_ticks",
             controller.forecast_horizon_ticks, "must be >= 1")
     require_non_negative("controller.warmup_days", controller.warmup_days)
+    require(controller.trace_warmup in TRACE_WARMUPS, "controller.trace_warmup", controller.trace_warmup,
+            f"must be one of {', '.join(TRACE_WARMUPS)}")
 
 
 def validate(cfg: Any, tasks: tuple[str, ...]) -> None:
@@ -258,6 +263,7 @@ def validate(cfg: Any, tasks: tuple[str, ...]) -> None:
     check_finite(OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else {})
     require(cfg.task in tasks, "task", cfg.task, f"must be one of {', '.join(tasks)}")
     require(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed", cfg.seed, "must be an integer >= 0")
+    check_objective(cfg.objective)
     if cfg.task == "explain":
         check_explain(cfg.explain)  # the run it explains carries its own, recorded config
         return

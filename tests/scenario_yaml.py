@@ -1,6 +1,6 @@
 """Scenario YAML files written by a test, composed the way a user's are.
 
-A user adds ``scenarios/<name>.yaml`` extending ``base_scenario``; a test
+A user adds ``scenarios/<name>.yaml`` (its keys checked against ``ScenarioConfig``); a test
 writes one under ``<tmp>/scenario/`` and puts ``<tmp>`` on Hydra's search
 path. This is also the only way to set ``scenario.workload.trace`` (an
 optional structured node, null by default): OmegaConf cannot merge a
@@ -18,5 +18,5 @@ def scenario_overrides(folder: Path, name: str, body: dict) -> list[str]:
     """Write ``<folder>/scenario/<name>.yaml`` and return the overrides that select it."""
     path = Path(folder) / "scenario" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"defaults": ["base_scenario"], "name": name, **body}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"name": name, **body}, sort_keys=False))
     return [f"hydra.searchpath=[file://{Path(folder).resolve()}]", f"scenario={name}"]

@@ -5,11 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from elastic_des.app import format_summary, run
-from elastic_des.progress import SimTimeBar
+from elastic_des.progress import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,8 +58,8 @@ def test_format_summary_shows_both_worlds(make_cfg):
 
 def test_progress_bar_is_off_without_a_terminal(monkeypatch):
     monkeypatch.setenv("CI", "true")
-    with SimTimeBar(100.0, "x") as on_tick:
-        assert on_tick is None
+    with Progress(100.0, "x", "sim-s") as progress:
+        assert progress.bar is None and progress.logging
 
 
 def test_cli_runs_from_another_directory(tmp_path):
@@ -81,3 +82,13 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path):
     assert result.returncode != 0
     assert "scenario.workload.base_rate_rps = -2" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_billing_per_tick_costs_add_up_to_the_cumulative_and_the_run_cost(make_cfg, tmp_path):
+    summary = run(make_cfg(), tmp_path)
+    ticks = pd.read_parquet(tmp_path / "ticks.parquet")
+    for role, prefix in (("candidate", ""), ("baseline", "baseline/")):
+        world = ticks[ticks["role"] == role]
+        assert (world["cost_usd"] >= 0).all()
+        assert np.allclose(world["cost_usd"].cumsum(), world["cost_usd_cumulative"], rtol=1e-12)
+        assert world["cost_usd"].sum() == pytest.approx(summary[f"{prefix}cost/usd"], rel=1e-12)

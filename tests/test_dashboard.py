@@ -134,8 +134,8 @@ def test_playback_counters_follow_the_cursor_and_play_advances_it(run_dir):
     assert at.select_slider[0].value == times[step] and at.button[0].label == "Play"
     row = ticks[(ticks["time_s"] == times[step])].set_index("role")
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics[f"cost so far, {s['run/world']}"] == f"${row.loc['candidate', 'cost_usd']:,.2f}"
-    assert metrics[f"cost so far, {s['run/baseline']}"] == f"${row.loc['baseline', 'cost_usd']:,.2f}"
+    assert metrics[f"cost so far, {s['run/world']}"] == f"${row.loc['candidate', 'cost_usd_cumulative']:,.2f}"
+    assert metrics[f"cost so far, {s['run/baseline']}"] == f"${row.loc['baseline', 'cost_usd_cumulative']:,.2f}"
 
     at.select_slider[0].set_value(times[-2]).run()  # drag the cursor near the end
     assert not at.exception and at.select_slider[0].value == times[-2]
@@ -180,11 +180,11 @@ def test_hourly_cost_adds_up_to_the_summary(run_dir, runs_module):
         assert world["arrivals"].sum() == s[f"{prefix}requests/total"]
 
 
-def test_hourly_cost_splits_the_cumulative_cost_at_the_hours(runs_module):
+def test_hourly_cost_sums_the_per_tick_cost_within_the_hours(runs_module):
     ticks = pd.DataFrame({"role": ["candidate"] * 4 + ["baseline"] * 4, "world": ["a"] * 4 + ["b"] * 4,
                           "time_s": [1800.0, 3600.0, 5400.0, 7200.0] * 2,
                           "arrivals": [100, 300, 0, 500, 100, 300, 0, 500],
-                          "cost_usd": [1.0, 2.5, 2.5, 6.0, 10.0, 20.0, 30.0, 40.0]})
+                          "cost_usd": [1.0, 1.5, 0.0, 3.5, 10.0, 10.0, 10.0, 10.0]})
     hourly = runs_module.hourly_cost(ticks)
     assert hourly[["role", "hour", "arrivals"]].values.tolist() == [
         ["candidate", 0, 400], ["candidate", 1, 500], ["baseline", 0, 400], ["baseline", 1, 500]]

@@ -300,7 +300,35 @@ def test_warmup_history_of_a_rate_trace_is_the_windows_before_the_start(make_cfg
     assert len(history) == 144
     assert np.abs(history / trace.rate_rps[:144] - 1).max() < 0.05
     scenario.workload.trace.start_s = 0.0
-    assert len(warmup_history(scenario, 600.0, 0, days=1)) == 0
+    assert len(warmup_history(scenario, 600.0, 0, days=1, trace_warmup="preceding")) == 0
+
+
+def test_a_trace_with_nothing_before_its_start_warms_up_on_repeats_of_the_replayed_span(make_cfg):
+    scenario = make_cfg("scenario=azure_conv").scenario  # one hour, from the trace's start
+    history = warmup_history(scenario, TICK_S, 0, days=1)
+    assert len(history) == 1440
+    times = load_request_trace(resolve_trace_path("AzureLLMInferenceTrace_conv.csv")).time_s
+    period = int(np.floor(times.max() / TICK_S))  # whole ticks replayed (58: the trace ends at 3502 s)
+    span = np.bincount((times // TICK_S).astype(int))[:period]
+    # the last repeat ends at t = 0 with the span's last tick
+    assert np.allclose(history[-period:] * TICK_S, span)
+    assert np.array_equal(history[-2 * period:-period], history[-period:])
+    assert warmup_history(scenario, TICK_S, 0, days=1, trace_warmup="repeat").tolist() == history.tolist()
+    # with some history before the start, auto keeps to it (real observations only)
+    scenario.workload.trace.start_s = 1200.0
+    assert len(warmup_history(scenario, TICK_S, 0, days=1)) == 20
+    assert len(warmup_history(scenario, TICK_S, 0, days=1, trace_warmup="repeat")) == 1440
+
+
+def test_a_neural_forecaster_runs_on_a_short_trace_and_the_error_says_what_to_set(make_cfg):
+    from elastic_des.app import run
+
+    summary = run(make_cfg("scenario=azure_conv", "policy=predictive", "forecaster=lstm", "baseline.enabled=false",
+                           "scenario.duration_s=1200", "forecaster.train_steps=20"))
+    assert summary["requests/total"] > 0
+    with pytest.raises(ConfigError, match="set controller.warmup_days .* controller.trace_warmup=repeat"):
+        run(make_cfg("scenario=azure_conv", "policy=predictive", "forecaster=lstm", "baseline.enabled=false",
+                     "scenario.duration_s=1200", "controller.trace_warmup=preceding"))
 
 
 def test_warmup_history_of_a_timestamp_trace_counts_the_requests_before_the_start(make_cfg):

@@ -52,9 +52,51 @@ def test_sentence_states_the_numbers_of_a_scale_up(spike_run):
         assert f"utilization {number(d['utilization'])} is above the {number(d['upper'])} band" in sentence
     if d["queue_per_replica"] > d["queue_limit"]:
         assert f"{number(d['queue_per_replica'])} requests wait per replica" in sentence
-    assert f"over the next {len(forecast)} min ({number(obs['arrival_rate_rps'])}→{number(forecast[-1])} req/s)" in sentence
-    change = round(abs(forecast[-1] / obs["arrival_rate_rps"] - 1) * 100)
-    assert f"{'rises' if forecast[-1] > obs['arrival_rate_rps'] else 'falls'} {change}%" in sentence
+    assert f"over the next {len(forecast)} min ({number(forecast[0])}→{number(forecast[-1])} req/s)" in sentence
+    gap = round(abs(obs["arrival_rate_rps"] / forecast[0] - 1) * 100)
+    side = "above" if obs["arrival_rate_rps"] > forecast[0] else "below"
+    assert f"the latest rate {number(obs['arrival_rate_rps'])} req/s is {gap}% {side} the next-tick forecast" in sentence
+
+
+def test_trend_clause_agrees_with_the_forecasters_own_trend(spike_run):
+    """EWMA forecasts a flat line: whatever the latest rate, its forecast
+    never "rises" or "falls"; a forecast that does rise is said to."""
+    decisions = load_records(spike_run).decisions
+    assert all(len(set(d["forecast_rps"])) == 1 for d in decisions)  # the EWMA's forecast is flat
+    sentences = [explain(d) for d in decisions]
+    assert all("forecast flat over the next 15 min" in s for s in sentences)
+    assert not any(word in s for s in sentences for word in ("forecast rises", "forecast falls"))
+    assert any("above the next-tick forecast" in s for s in sentences)  # the latest rate is compared separately
+    record = {**decisions[40], "forecast_rps": [10.0] * 14 + [13.0]}
+    record["observation"] = {**record["observation"], "arrival_rate_rps": 15.0}
+    assert ("forecast rises 30% over the next 15 min (10→13 req/s); the latest rate 15 req/s is 50% above "
+            "the next-tick forecast") in explain(record)
+
+
+def test_forced_policy_remembers_the_applied_action(spike_run):
+    """Threshold's cooldown follows what happened: forcing a scale-up where
+    it held starts a cooldown; forcing a hold where it scaled starts none."""
+    from elastic_des.analysis.counterfactual import ForcedActionPolicy, _history
+    from elastic_des.engine.workload import build_workload
+    from elastic_des.factory import build
+
+    cfg, records = load_run_config(spike_run), load_records(spike_run)
+    decisions = records.decisions
+    workload = build_workload(cfg.scenario, cfg.seed)
+
+    def forced(tick: int, target: int) -> list[dict]:
+        policy = ForcedActionPolicy(build(cfg.policy, "policy"), tick, target)
+        return _history(cfg, workload, policy, decisions[tick + 2]["time_s"]).decisions
+
+    held = next(d for d in decisions if d["rule"] == "in_band" and d["tick"] > 5)
+    after_up = forced(held["tick"], held["replicas_before"] + 1)
+    assert after_up[held["tick"]]["rule"] == "forced"
+    assert after_up[held["tick"] + 1]["rule"] == "cooldown"
+    assert after_up[held["tick"] + 1]["details"]["cooldown_left_s"] == cfg.policy.cooldown_s - cfg.controller.tick_s
+    scaled = first_scale_up_in_spike(spike_run)
+    assert decisions[scaled["tick"] + 1]["rule"] == "cooldown"  # as it happened: the scale-up's cooldown
+    after_hold = forced(scaled["tick"], scaled["replicas_before"])
+    assert after_hold[scaled["tick"] + 1]["rule"] != "cooldown"  # no change happened, so no cooldown
 
 
 def test_every_decision_of_a_run_is_explained_with_its_numbers(spike_run):
@@ -87,8 +129,9 @@ def test_q_values_and_unknown_rules():
         "observation": {"arrival_rate_rps": 41.0}, "forecast_rps": [45.0] * 4 + [52.6],
     }
     assert explain(record) == (
-        "day 2 12:04 scaled up 4→5: rule greedy (epsilon=0.05); forecast demand rises 28% over the next "
-        "5 min (41→52.6 req/s); Q(up_1)=1.21 beat Q(hold)=0.84."
+        "day 2 12:04 scaled up 4→5: rule greedy (epsilon=0.05); forecast rises 17% over the next "
+        "5 min (45→52.6 req/s); the latest rate 41 req/s is 9% below the next-tick forecast; "
+        "Q(up_1)=1.21 beat Q(hold)=0.84."
     )
 
 
@@ -100,8 +143,9 @@ def test_q_values_of_an_exploring_agent():
               "observation": {"arrival_rate_rps": 8.0}, "forecast_rps": [7.5, 7.5]}
     assert explain(record) == (
         "00:02 scaled down 3→2: exploring (ε-greedy): random action down_1; utilization 0.31, 2 replicas needed "
-        "for the forecast peak of 7.5 req/s 3 ticks ahead; forecast demand falls 6% over the next 2 min "
-        "(8→7.5 req/s); Q(down_1)=-1.25 although Q(hold)=0.5 was higher."
+        "for the forecast peak of 7.5 req/s 3 ticks ahead; forecast flat over the next 2 min "
+        "(7.5→7.5 req/s); the latest rate 8 req/s is 7% above the next-tick forecast; "
+        "Q(down_1)=-1.25 although Q(hold)=0.5 was higher."
     )
     record["details"]["action"], record["rule"] = "hold", "greedy"
     assert explain(record).endswith("Q(hold)=0.5 tied with Q(up_1)=0.5.")
@@ -115,7 +159,8 @@ def test_bounded_target_is_stated():
               "details": {"utilization": 0.9, "upper": 0.75, "lower": 0.4, "queue_per_replica": 0.0, "queue_limit": 2.0},
               "observation": {"arrival_rate_rps": 10.0}, "forecast_rps": [10.0]}
     assert explain(record) == ("00:01 held at 8 (asked for 9, kept within the fleet's replica bounds): utilization "
-                               "0.9 is above the 0.75 band; forecast demand is flat over the next 1 min (10→10 req/s).")
+                               "0.9 is above the 0.75 band; forecast flat over the next 1 min (10→10 req/s); "
+                               "the latest rate 10 req/s is in line with it.")
 
 
 def test_proxy_ranks_scaling_actions_only(spike_run):
@@ -129,14 +174,11 @@ def test_proxy_ranks_scaling_actions_only(spike_run):
     assert top["proxy"] == pytest.approx(abs(top["change"]) * (window["arrivals"] * window["utilization"]).sum())
 
 
-def test_forcing_the_action_taken_changes_nothing(spike_run):
+def test_forcing_the_action_taken_is_refused(spike_run):
     record = first_scale_up_in_spike(spike_run)
     cfg, records = load_run_config(spike_run), load_records(spike_run)
-    result = replay(cfg, records, record["tick"], str(record["replicas_after"]), window_ticks=10)
-    assert result.forced_target == result.taken_target == record["replicas_after"]
-    assert result.requests > 0
-    assert result.extra_misses == 0 and result.misses_forced == result.misses_taken
-    assert result.extra_cost_usd == 0.0 and result.cost_forced_usd == result.cost_taken_usd
+    with pytest.raises(ConfigError, match=f"gives {record['replicas_after']} replicas, the target the policy chose"):
+        replay(cfg, records, record["tick"], str(record["replicas_after"]), window_ticks=10)
 
 
 def test_holding_during_a_spike_misses_more_and_costs_less(spike_run):
@@ -178,9 +220,10 @@ def test_bad_explain_input_names_the_field(spike_run):
 
 
 def test_explain_command_keeps_the_run_folder_intact(tmp_path):
-    """``task=explain`` runs in its own Hydra folder: the run's config record
-    is not overwritten by the explain invocation's."""
-    run_dir = "outputs/runs/default__threshold__0"  # where ``python run.py`` puts this run
+    """``task=explain`` runs in its own Hydra folder, named after the run it
+    explains, the tick and the action: the run's config record is not
+    overwritten by the explain invocation's."""
+    run_dir = "outputs/runs/spiky__threshold__0"  # not the name the default scenario would give
     (tmp_path / run_dir).mkdir(parents=True)
     record = first_scale_up_in_spike(simulate_run(tmp_path / run_dir, *SPIKE))
     out = subprocess.run(
@@ -190,9 +233,25 @@ def test_explain_command_keeps_the_run_folder_intact(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert yaml.safe_load((tmp_path / run_dir / ".hydra" / "config.yaml").read_text())["task"] == "simulate"
-    # named by the explain command's own overrides (explain.run_dir, explain.tick): see run_dirname
-    (explained,) = (tmp_path / "outputs/explain/slm").glob("default__threshold__0__*/explain.json")
-    result = json.loads(explained.read_text())
+    result = json.loads((tmp_path / f"outputs/explain/slm/spiky__threshold__0/tick{record['tick']}__hold"
+                         / "explain.json").read_text())
+    assert not (tmp_path / "outputs/explain/slm/default__threshold__0").exists()
     assert result["explain/decision"] == explain(record)
     assert result["counterfactual/extra_misses"] > 0
     assert result["explain/counterfactual"] in out.stdout
+
+
+def test_q_values_print_enough_digits_a_near_tie_says_so_and_the_state_is_named():
+    details = {"action": "up_2", "visits": 40, "utilization": 0.887, "utilization_band": 3, "queue": 2.5,
+               "queue_band": 2, "headroom": -1.0, "headroom_band": 1, "pending": 0.0, "pending_band": 0,
+               "needed_replicas": 5, "forecast_peak_rps": 17.7, "lead_ticks": 3}
+    record = {"time_s": 36_060.0, "tick": 600, "policy": "q_learning", "rule": "greedy", "replicas_before": 2,
+              "replicas_after": 4, "requested_target": 4, "details": details,
+              "q_values": {"down_1": -8.1030, "hold": -9.5, "up_1": -8.7, "up_2": -8.1021},
+              "observation": {"arrival_rate_rps": 17.5}, "forecast_rps": [17.7] * 15}
+    sentence = explain(record)
+    assert "Q(up_2)=-8.102 beat Q(down_1)=-8.103, a near-tie (0.0009 apart)" in sentence
+    assert ("state utilization 0.887 (band 3), queue per replica 2.5 (band 2), headroom over need -1 (band 1), "
+            "pending replicas 0 (band 0); 5 replicas needed") in sentence
+    record["q_values"] = {"down_1": -1.25, "hold": 0.5, "up_2": 1.5}
+    assert explain(record).endswith("Q(up_2)=1.5 beat Q(hold)=0.5.")  # far apart: no near-tie

@@ -82,7 +82,7 @@ def test_plot_data_are_the_run_tables(report_run):
     # SLM, batching with max_num_seqs 8: planned batch 8, each request at that batch
     # S = 199 decode steps x (6.43 ms + 8 x 0.0524 ms) + 8 prefills x 1000/23400 s = 1.7049 s.
     assert np.allclose(slm["capacity_rps"], slm["replicas_ready"] * 8 / (199 * (0.00643 + 8 * 5.24e-05) + 8 * 1000 / 23400))
-    assert slm["cost_usd"].iloc[-1] == pytest.approx(summary["cost/usd"])
+    assert slm["cost_usd_cumulative"].iloc[-1] == pytest.approx(summary["cost/usd"])
     # Hourly compliance from the tick counts equals the one from the requests,
     # bucketed by the hour they finished in (no request is dropped in this run).
     requests = pd.read_parquet(run_dir / "requests.parquet")

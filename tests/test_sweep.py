@@ -17,7 +17,8 @@ from scipy import stats
 
 from conftest import compose_config
 from elastic_des.app import run
-from elastic_des.analysis.sweep import ci95, collect, summarize_sweep
+from elastic_des.analysis import plots
+from elastic_des.analysis.sweep import aggregate, ci95, collect, pareto_points, summarize_sweep
 from elastic_des.runfolder import building
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,3 +151,32 @@ def test_no_summaries_write_nothing(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="elastic_des.analysis.sweep"):
         assert summarize_sweep(tmp_path) == {}
     assert "nothing to aggregate" in caplog.text and not list(tmp_path.iterdir())
+
+
+def test_proportion_intervals_stay_within_zero_and_one_and_say_when_clipped():
+    jobs = pd.DataFrame({"sweep/variant": ["a"] * 3, "run/scenario": "s", "run/policy": "p", "run/world": "w",
+                         "run/seed": [0, 1, 2], "sla/compliance": [1.0, 1.0, 0.97], "cost/usd": [10.0, 12.0, 11.0]})
+    row = aggregate(jobs).iloc[0]
+    half = row["sla/compliance.ci95"]
+    assert row["sla/compliance.mean"] + half > 1  # the t interval crosses 1 ...
+    assert row["sla/compliance.ci95_high"] == 1.0 and row["sla/compliance.ci95_clipped"]  # ... and is clipped
+    assert row["sla/compliance.ci95_low"] == pytest.approx(row["sla/compliance.mean"] - half)
+    # not a proportion: the interval is the plain t interval, unclipped
+    assert row["cost/usd.ci95_low"] == pytest.approx(11.0 - row["cost/usd.ci95"])
+    assert "cost/usd.ci95_clipped" not in row
+
+
+def test_pareto_plot_zooms_on_the_policies_and_states_the_far_baseline():
+    agg = pd.DataFrame({"sweep/variant": ["policy=a", "policy=b"], "run/policy": ["a", "b"],
+                        "run/baseline": "llm/static", "cost/usd.mean": [100.0, 120.0], "cost/usd.ci95": [5.0, 5.0],
+                        "sla/compliance.mean": [0.995, 0.999], "sla/compliance.ci95_low": [0.99, 0.997],
+                        "sla/compliance.ci95_high": [1.0, 1.0], "baseline/cost/usd.mean": [2400.0, 2400.0],
+                        "baseline/cost/usd.ci95": [10.0, 10.0], "baseline/sla/compliance.mean": [0.993, 0.993],
+                        "baseline/sla/compliance.ci95_low": [0.99, 0.99],
+                        "baseline/sla/compliance.ci95_high": [0.996, 0.996]})
+    ax = plots.pareto(pareto_points(agg)).axes[0]
+    left, right = ax.get_xlim()
+    assert left > 80 and right < 150  # the policies fill the axis; the $2,400 baseline is off it
+    assert ax.get_ylim()[1] <= 100.5  # no room above 100 %: nothing is drawn there
+    box = [t.get_text() for t in ax.texts]
+    assert any("static baseline llm/static: $2,400.00, 99.30% met" in t for t in box)

@@ -129,9 +129,13 @@ st.caption("Simulates the policy's world again from the run's config, once as it
            "window after it.")
 with st.form("counterfactual"):
     c1, c2 = st.columns(2)
-    forced = c1.selectbox("instead", ["hold", "up", "down"],
-                          index=0 if record["replicas_after"] != record["replicas_before"] else 1,
-                          help="hold, one replica up or one down, relative to the replicas before the decision")
+    # Only actions other than the one taken (forcing that would replay the run), and a
+    # widget per decision, so that a choice made for one decision never carries over to another.
+    before, after = record["replicas_before"], record["replicas_after"]
+    alternatives = [name for name, delta in (("hold", 0), ("up", 1), ("down", -1)) if before + delta != after]
+    forced = c1.selectbox("instead", alternatives, key=f"instead_{tick}",
+                          help="hold, one replica up or one down, relative to the replicas before the decision; "
+                               "the action taken is not offered")
     window_ticks = c2.number_input("window (ticks)", min_value=1, value=window, step=1)
     launched = st.form_submit_button("Run the counterfactual", icon=":material/science:")
 if launched:

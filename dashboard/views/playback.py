@@ -18,6 +18,7 @@ from elastic_des.analysis.forensics import clock
 
 FRAMES = 80
 FRAME_S = 0.5
+PANEL_WIDTH = 820  # px: a concatenated chart cannot take the container's width
 SERIES = {"arrival_rate_rps": "demand (observed)", "capacity_rps": "serving capacity",
           "forecast_rps": "forecast (next tick)"}
 COLORS = {"demand (observed)": "#8c8c8c", "serving capacity": "#1f77b4", "forecast (next tick)": "#ff7f0e"}
@@ -79,9 +80,10 @@ def counters(run: Run, cursor_s: float) -> dict[str, pd.Series]:
     rows = at_time(run.ticks, cursor_s)
     columns = iter(st.columns(5 if run.has_baseline else 2))
     for row in rows.values():
-        next(columns).metric(f"cost so far, {row['world']}", usd(row["cost_usd"]))
+        next(columns).metric(f"cost so far, {row['world']}", usd(row["cost_usd_cumulative"]))
     if run.has_baseline:
-        saved, base = rows["baseline"]["cost_usd"] - rows["candidate"]["cost_usd"], rows["baseline"]["cost_usd"]
+        base = rows["baseline"]["cost_usd_cumulative"]
+        saved = base - rows["candidate"]["cost_usd_cumulative"]
         next(columns).metric("saved so far", usd(saved),
                              f"{pct(saved / base if base > 0 else None, 1)} of the baseline's cost", delta_arrow="off")
     for row in rows.values():
@@ -100,9 +102,13 @@ def frame(run: Run) -> None:
             st.session_state["playing"] = False
             st.rerun()
     cursor_s = st.select_slider("simulated time", options=times, key="cursor_s", format_func=clock)
-    for state, panel in charts(run, cursor_s, counters(run, cursor_s)):
+    panels = charts(run, cursor_s, counters(run, cursor_s))
+    for state, _ in panels:
         st.markdown(state)
-        st.altair_chart(panel, width="stretch")
+    # One chart of both worlds: two charts are redrawn one after the other, so
+    # during playback the lower one's cursor lagged the upper one's by a frame.
+    both = alt.vconcat(*[panel.properties(width=PANEL_WIDTH) for _, panel in panels]).resolve_scale(color="shared")
+    st.altair_chart(both, width="content")
 
 
 st.title("Dual-world playback")

@@ -23,6 +23,14 @@ def mean_ci(agg: pd.DataFrame, metric: str, fmt: str, scale: float = 1.0) -> pd.
                      index=agg.index)
 
 
+def mean_interval(agg: pd.DataFrame, metric: str, fmt: str, scale: float = 1.0) -> pd.Series:
+    """``mean (low–high)`` of a proportion per variant: its 95% CI bounds,
+    clipped to [0, 1] by the aggregation (the mean alone for one seed)."""
+    mean, low, high = (scale * agg[f"{metric}.{k}"] for k in ("mean", "ci95_low", "ci95_high"))
+    return pd.Series([fmt.format(m) + ("" if pd.isna(lo) or lo == hi else f" ({fmt.format(lo)}–{fmt.format(hi)})")
+                      for m, lo, hi in zip(mean, low, high)], index=agg.index)
+
+
 def open_job(job_dir: str) -> None:
     st.session_state["run_dir"] = job_dir
 
@@ -34,9 +42,9 @@ source = ("the sweep callback's sweep_summary.csv and sweep_aggregate.csv" if sw
           "the jobs' summary.json (the sweep has no sweep_*.csv: it ran without the sweep callback)")
 st.caption(f"`{sweep.path}` · {len(jobs)} jobs in {len(agg)} variants · read from {source}")
 
-st.subheader("Variants (mean ± 95% CI over seeds)")
+st.subheader("Variants (mean ± 95% CI over seeds; SLA: mean and its CI, within 0–100%)")
 table = pd.DataFrame({"variant": agg["sweep/variant"], "policy": agg["run/policy"], "seeds": agg["n_seeds"],
-                      "SLA compliance": mean_ci(agg, "sla/compliance", "{:.3f}%", 100),
+                      "SLA compliance": mean_interval(agg, "sla/compliance", "{:.3f}%", 100),
                       "cost (USD)": mean_ci(agg, "cost/usd", "{:,.2f}"),
                       "latency p99 (s)": mean_ci(agg, "latency/p99_s", "{:.2f}")})
 if "savings/cost_fraction.mean" in agg:
@@ -62,7 +70,11 @@ st.dataframe(shown, hide_index=True, column_config={
     "cost (USD)": st.column_config.NumberColumn(format="dollar"),
     "latency p99 (s)": st.column_config.NumberColumn(format="%.2f"),
 })
-job = st.selectbox("job", jobs["sweep/job_dir"])
+# The job chosen is in the address (``/sweep?job=<job folder>``): a reload or a shared link keeps it.
+job_dirs = list(jobs["sweep/job_dir"])
+asked = st.query_params.get("job")
+job = st.selectbox("job", job_dirs, index=job_dirs.index(asked) if asked in job_dirs else 0)
+st.query_params["job"] = job
 if st.button("Open this job as the run", on_click=open_job, args=(str(sweep.path / job),),
              icon=":material/open_in_new:"):
-    st.switch_page("views/playback.py")
+    st.switch_page("views/playback.py", query_params={"run": str(sweep.path / job)})

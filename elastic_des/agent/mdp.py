@@ -142,11 +142,23 @@ class AutoscaleMDP:
             raise ValueError(f"action = {action}: must be in [0, {self.n_actions})")
         c, current = self.context, obs.target_replicas
         target = min(max(current + self.deltas[action], c.min_replicas), c.max_replicas)
+        self._move_before = (self.last_move_s, self.last_direction)
+        self.moved(obs, target)
+        return target
+
+    def moved(self, obs: Observation, target: int) -> None:
+        """Remember the move to ``target`` at this tick (the next reward's
+        stability terms and the recent-move component)."""
+        current = obs.target_replicas
         direction = (target > current) - (target < current)
         self._pending_terms = self.reward.stability(direction, self.recent_move(obs.time_s))
         if direction:
             self.last_move_s, self.last_direction = obs.time_s, direction
-        return target
+
+    def replace_move(self, obs: Observation, target: int) -> None:
+        """The move of this tick was to ``target``, not what :meth:`act` chose."""
+        self.last_move_s, self.last_direction = self._move_before
+        self.moved(obs, target)
 
     def details(self, step: Step) -> dict[str, Any]:
         """The numbers behind a state, for a Decision's ``details``."""

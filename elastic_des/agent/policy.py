@@ -115,6 +115,13 @@ class QLearningPolicy(Policy):
         q = np.where(self.table.visits[step.state] > 0, self.table.values[step.state], np.nan)
         return Decision(target, rule, details, {name: float(v) for name, v in zip(self.mdp.names, q)})
 
+    def applied(self, obs: Observation, decided: int, target: int) -> None:
+        # The next state's recent move and the next reward follow the move that happened.
+        self.mdp.replace_move(obs, target)
+        delta = target - obs.target_replicas
+        if self._previous is not None and delta in self.mdp.deltas:
+            self._previous = (self._previous[0], self.mdp.deltas.index(delta))
+
 
 class Learning:
     """How one run learns (discount, learning-rate schedule, exploration) and

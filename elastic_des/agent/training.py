@@ -50,7 +50,7 @@ from elastic_des.atomic import atomic_path, to_json, write_json, write_text
 from elastic_des.errors import require
 from elastic_des.factory import build
 from elastic_des.agent.policy import Learning, QLearningPolicy
-from elastic_des.progress import interactive
+from elastic_des.progress import Progress
 from elastic_des.engine.service import serving_plan
 from elastic_des.engine.simulation import simulate_world
 from elastic_des.theory import replicas_for_slo
@@ -207,7 +207,7 @@ def train(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
 
     rows: list[dict] = []
     transitions = 0
-    bar = _progress(t.episodes, cfg.output.progress)
+    bar = Progress(t.episodes, "training episodes", "ep", cfg.output.progress)
     with Parallel(n_jobs=t.jobs) as parallel:
         def run_all(batch: list[Episode]) -> list[dict]:
             return parallel(delayed(run_episode)(data, table.values, table.visits, e) for e in batch)
@@ -217,8 +217,7 @@ def train(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
                      for w, (s, o) in enumerate(zip(eval_seeds, eval_offsets))]
             results = [r["metrics"] for r in run_all(batch)]
             rows.extend(results)
-            if bar is not None:
-                bar.set_postfix(eval_reward=f"{np.mean([r['reward_mean'] for r in results]):.3f}")
+            bar.set_postfix(f"eval_reward={np.mean([r['reward_mean'] for r in results]):.3f}")
 
         evaluate(0)
         n_rounds = math.ceil(t.episodes / t.episodes_per_round)
@@ -229,12 +228,10 @@ def train(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
                     replay.update(table, int(s), int(a), reward, int(s2))
                 transitions += len(result["transitions"])
                 rows.append(result["metrics"])
-            if bar is not None:
-                bar.update(len(batch))
+            bar.update(len(batch))
             if (r + 1) % t.eval_every == 0 or r == n_rounds - 1:
                 evaluate(batch[-1].number + 1)
-    if bar is not None:
-        bar.close()
+    bar.close()
     wall_s = time.perf_counter() - wall_start
     curve = pd.DataFrame(rows)
     summary = {
@@ -327,11 +324,3 @@ def plot_learning_curve(curve: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
-
-
-def _progress(total: int, enabled: bool):
-    if not (enabled and interactive()):
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="training episodes", unit="ep")

@@ -41,6 +41,7 @@ from elastic_des.config import Config
 from elastic_des.engine.controller import TICK_COLUMNS
 from elastic_des.errors import ConfigError, require
 from elastic_des.factory import build, check_targets
+from elastic_des.progress import Progress
 from elastic_des.runfolder import require_complete
 from elastic_des.analysis.forensics import RunRecords, check_explain, explain as explain_decision, load_records, rank_by_proxy
 from elastic_des.engine.observation import Observation
@@ -69,6 +70,7 @@ class ForcedActionPolicy(Policy):
         decision = self.policy.decide(obs)  # always: the policy's state evolves as in the run
         if obs.tick != self.tick:
             return decision
+        self.policy.applied(obs, decision.target, self.target)  # its memory follows the forced action
         return Decision(self.target, "forced",
                         {"forced_target": self.target, "policy_target": decision.target, "policy_rule": decision.rule},
                         decision.q_values)
@@ -177,7 +179,7 @@ def _window(history: WorldResult, tick: int, start_s: float, end_s: float, slo_s
     inside = (arrival >= start_s) & (arrival < end_s)
     served = (requests["outcome"] == "served").to_numpy()
     met = served & (requests["latency_s"].to_numpy() <= slo_s)
-    cost = history.ticks["cost_usd"].to_numpy()  # cumulative; row i is the observation of decision i
+    cost = history.ticks["cost_usd_cumulative"].to_numpy()  # row i is the observation of decision i
     return int(inside.sum()), int((inside & ~met).sum()), float(cost[-1] - cost[tick])
 
 
@@ -196,6 +198,9 @@ def replay(cfg: DictConfig, records: RunRecords, tick: int, action: str, window_
     require(window_ticks >= 1, "explain.window_ticks", window_ticks, "must be >= 1")
     record = decision(records, tick)
     target = forced_target(action, record["replicas_before"], cfg.world.fleet)
+    require(target != record["replicas_after"], "explain.forced_action", action,
+            f"gives {target} replicas, the target the policy chose at tick {tick}: the replay would repeat "
+            f"the run; choose another action")
     times = records.candidate_ticks["time_s"].to_numpy()  # row i: the observation of decision i
     start_s, end_s = float(times[tick]), float(times[min(tick + window_ticks, len(times) - 1)])
     workload = build_workload(cfg.scenario, cfg.seed)
@@ -227,7 +232,11 @@ def top_decisions(cfg: DictConfig, records: RunRecords, top_k: int, window_ticks
     """The ``top_k`` scaling actions by proxy (:func:`rank_by_proxy`), each
     replayed with ``action`` and re-ranked by the SLA misses it changes."""
     table = rank_by_proxy(records.decisions, records.candidate_ticks, window_ticks, top_k)
-    results = [replay(cfg, records, int(tick), action, window_ticks) for tick in table["tick"]]
+    results = []
+    with Progress(len(table), "counterfactual replays", "replays", cfg.output.progress) as progress:
+        for tick in table["tick"]:
+            results.append(replay(cfg, records, int(tick), action, window_ticks))
+            progress.update(1)
     table["counterfactual"] = [r.sentence() for r in results]
     table["extra_misses"] = [r.extra_misses for r in results]
     table["extra_cost_usd"] = [r.extra_cost_usd for r in results]

@@ -7,7 +7,13 @@ agent (``q_values``) and the replicas before and after. :func:`explain`
 turns one record into a sentence a researcher can read::
 
     10:03 scaled up 4→5: utilization 0.87 is above the 0.75 band;
-    forecast demand rises 28% over the next 15 min (41→53 req/s).
+    forecast rises 28% over the next 15 min (41→53 req/s); the latest rate
+    44 req/s is 7% above the next-tick forecast.
+
+The forecast clause says what the forecaster itself predicts (its forecast
+at the horizon against its forecast for the next tick: a flat forecast is
+"flat" however far the latest rate stands from it) and, separately, how
+the rate just observed compares with that forecast.
 
 The rule clause comes from a table of templates keyed by ``(policy, rule)``;
 a rule without a template (a new policy's) is still explained, by listing its
@@ -137,9 +143,19 @@ def _predictive_sizes(d: dict) -> str:
             f"{number(d['load_replicas'])} (headroom {number(d['headroom'])})")
 
 
+# How the Q-agent's state components read in a sentence (others: their own name).
+COMPONENT_NAMES = {"queue": "queue per replica", "trend": "forecast trend", "headroom": "headroom over need",
+                   "pending": "pending replicas", "recent_move": "recent move"}
+
+
 def _q_state(d: dict) -> str:
-    return (f"utilization {number(d['utilization'])}, {number(d['needed_replicas'])} replicas needed for the "
-            f"forecast peak of {number(d['forecast_peak_rps'])} req/s {number(d['lead_ticks'])} ticks ahead")
+    """Every component of the state the table was read at, with its band
+    (the tabular agent's choice depends on all of them), then the sizing."""
+    parts = [f"{COMPONENT_NAMES.get(k[:-5], k[:-5])} {number(d.get(k[:-5]))} (band {number(v)})"
+             for k, v in d.items() if k.endswith("_band")]
+    state = f"state {', '.join(parts)}; " if parts else f"utilization {number(d.get('utilization'))}, "
+    return (f"{state}{number(d['needed_replicas'])} replicas needed for the forecast peak of "
+            f"{number(d['forecast_peak_rps'])} req/s {number(d['lead_ticks'])} ticks ahead")
 
 
 # (policy, rule) -> the clause explaining why; each reads only ``details``.
@@ -218,27 +234,51 @@ def reason(record: dict) -> str:
     return text
 
 
+FLAT = 0.02  # a relative change below 2% reads as flat / in line
+
+
+def _relative(value: float, reference: float) -> float:
+    return value / reference - 1 if reference > 0 else (math.inf if value > 0 else 0.0)
+
+
 def forecast_change(record: dict) -> str:
-    """The forecast at the end of the horizon against the rate just observed."""
+    """What the forecaster predicts (its forecast at the horizon against its
+    forecast for the next tick), then how the rate just observed compares
+    with the next-tick forecast."""
     forecast = record.get("forecast_rps") or []
     if not forecast:
         return ""
-    now, ahead = record["observation"]["arrival_rate_rps"], forecast[-1]
+    now, following, ahead = record["observation"]["arrival_rate_rps"], forecast[0], forecast[-1]
     minutes = len(forecast) * tick_s(record) / 60
-    span = f"over the next {number(minutes)} min ({number(now)}→{number(ahead)} req/s)"
-    if now <= 0:
-        return f"forecast demand {span}"
-    change = ahead / now - 1
-    if abs(change) < 0.02:
-        return f"forecast demand is flat {span}"
-    direction = "rises" if change > 0 else "falls"
-    return f"forecast demand {direction} {abs(change) * 100:.0f}% {span}"
+    span = f"over the next {number(minutes)} min ({number(following)}→{number(ahead)} req/s)"
+    trend = _relative(ahead, following)
+    if abs(trend) < FLAT:
+        text = f"forecast flat {span}"
+    elif math.isinf(trend):
+        text = f"forecast rises from zero {span}"
+    else:
+        text = f"forecast {'rises' if trend > 0 else 'falls'} {abs(trend) * 100:.0f}% {span}"
+    gap = _relative(now, following)
+    if abs(gap) < FLAT:
+        return f"{text}; the latest rate {number(now)} req/s is in line with it"
+    if math.isinf(gap):
+        return f"{text}; the latest rate is {number(now)} req/s against a forecast of zero"
+    return (f"{text}; the latest rate {number(now)} req/s is {abs(gap) * 100:.0f}% "
+            f"{'above' if gap > 0 else 'below'} the next-tick forecast")
+
+
+NEAR_TIE = 1e-3  # Q-values closer than 0.1% of the larger magnitude are a near-tie
+
+
+def _digits_apart(a: float, b: float) -> int:
+    """Significant digits (3 to 8) that print ``a`` and ``b`` differently."""
+    return next((d for d in range(3, 9) if f"{a:.{d}g}" != f"{b:.{d}g}"), 8)
 
 
 def q_comparison(record: dict) -> str:
     """The action values: ``Q(up_1)=1.21 beat Q(hold)=0.84`` (the action taken,
     or the best, against the runner-up), or how the action taken fell short."""
-    q = record.get("q_values")
+    q = {k: v for k, v in (record.get("q_values") or {}).items() if v is not None and math.isfinite(v)}
     if not q:
         return ""
     ranked = sorted(q.items(), key=lambda item: item[1], reverse=True)
@@ -246,13 +286,19 @@ def q_comparison(record: dict) -> str:
     if len(set(q.values())) == 1:
         return f"all Q-values are {number(q_best)}"
     taken = (record.get("details") or {}).get("action")
+    if taken in q and q[taken] < q_best:
+        d = _digits_apart(q[taken], q_best)
+        return f"Q({taken})={q[taken]:.{d}g} although Q({best})={q_best:.{d}g} was higher"
     if taken in q:
-        if q[taken] < q_best:
-            return f"Q({taken})={number(q[taken])} although Q({best})={number(q_best)} was higher"
         best = taken
     second, q_second = next(item for item in ranked if item[0] != best)
-    verb = "beat" if q_best > q_second else "tied with"
-    return f"Q({best})={number(q_best)} {verb} Q({second})={number(q_second)}"
+    if q_best == q_second:
+        return f"Q({best})={number(q_best)} tied with Q({second})={number(q_second)}"
+    d = _digits_apart(q_best, q_second)
+    text = f"Q({best})={q_best:.{d}g} beat Q({second})={q_second:.{d}g}"
+    if q_best - q_second <= NEAR_TIE * max(abs(q_best), abs(q_second)):
+        text += f", a near-tie ({q_best - q_second:.2g} apart)"
+    return text
 
 
 def explain(record: dict) -> str:

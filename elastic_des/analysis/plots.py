@@ -47,9 +47,11 @@ def _legend_outside(ax, title: str | None = None) -> None:
 
 
 def _per_world(frame: pd.DataFrame, height: float = 2.6) -> tuple[Figure, list, list[str]]:
+    """One panel per world, sharing both axes: the worlds are compared at a
+    glance, and a reference line (the SLO) stands at the same height in each."""
     worlds = list(dict.fromkeys(frame["world"]))
     fig = Figure(figsize=(10, height * len(worlds)), layout="constrained")
-    axes = fig.subplots(len(worlds), 1, sharex=True, squeeze=False)[:, 0]
+    axes = fig.subplots(len(worlds), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
     return fig, list(axes), worlds
 
 
@@ -73,6 +75,7 @@ def demand_capacity(ticks: pd.DataFrame) -> Figure:
                          palette={"demand (observed)": "0.55", "forecast (next tick)": "tab:orange",
                                   "serving capacity": "tab:blue"})
             ax.set(title=f"{world}: demand vs capacity", xlabel=TIME_LABEL, ylabel="requests/s")
+            ax.set_ylim(bottom=0)
             _legend_outside(ax)
     return fig
 
@@ -95,19 +98,22 @@ def latency(ticks: pd.DataFrame, slo_s: float) -> Figure:
             ax.axhline(slo_s, color="tab:red", linestyle="--", linewidth=1.2, label=f"SLO {slo_s:g} s")
             ax.set(title=f"{world}: latency of requests completed per tick", xlabel=TIME_LABEL,
                    ylabel="latency (s)")
+            ax.set_ylim(bottom=0)
             _legend_outside(ax)
     return fig
 
 
 def cumulative_cost(ticks: pd.DataFrame) -> Figure:
-    """Cost billed so far, per world. ``ticks``: ``time_h, world, cost_usd``."""
+    """Cost billed so far, per world. ``ticks``: ``time_h, world, cost_usd_cumulative``."""
     with style():
         fig = Figure(figsize=(10, 3.4), layout="constrained")
         ax = fig.subplots()
-        sns.lineplot(data=ticks, x="time_h", y="cost_usd", hue="world", estimator=None, errorbar=None, ax=ax)
+        sns.lineplot(data=ticks, x="time_h", y="cost_usd_cumulative", hue="world", estimator=None, errorbar=None,
+                     ax=ax)
         for world, rows in ticks.groupby("world", sort=False):
             last = rows.iloc[-1]
-            ax.annotate(f"${last['cost_usd']:,.0f}", (last["time_h"], last["cost_usd"]), xytext=(4, 0),
+            ax.annotate(f"${last['cost_usd_cumulative']:,.0f}", (last["time_h"], last["cost_usd_cumulative"]),
+                        xytext=(4, 0),
                         textcoords="offset points", va="center", fontsize=9)
         ax.set(title="Cumulative cost", xlabel=TIME_LABEL, ylabel="cost billed so far (USD)")
         _legend_outside(ax, "world")
@@ -115,46 +121,91 @@ def cumulative_cost(ticks: pd.DataFrame) -> Figure:
 
 
 def hourly_sla(hourly: pd.DataFrame, target: float) -> Figure:
-    """Share of each hour's finished requests that met the SLO, per world.
+    """Share of each hour's finished requests that missed the SLO, per world,
+    against the miss budget ``1 − target``.
 
+    Bars of the misses start at zero, as a reader expects of bars, and still
+    show the differences near a 99% compliance that bars of the compliance
+    would only show on an axis cut near 95%.
     ``hourly``: ``hour, world, compliance`` (a share in [0, 1]).
     """
-    frame = hourly.assign(compliance_pct=100 * hourly["compliance"])
+    frame = hourly.assign(missed_pct=100 * (1 - hourly["compliance"]))
     with style():
         fig = Figure(figsize=(10, 3.4), layout="constrained")
         ax = fig.subplots()
-        sns.barplot(data=frame, x="hour", y="compliance_pct", hue="world", errorbar=None, ax=ax)
-        ax.axhline(100 * target, color="tab:red", linestyle="--", linewidth=1.2, label=f"target {100 * target:g}%")
-        low = min(frame["compliance_pct"].min(), 100 * target)
-        ax.set_ylim(max(0.0, low - 0.2 * (100 - low) - 0.5), 100.2)
+        sns.barplot(data=frame, x="hour", y="missed_pct", hue="world", errorbar=None, ax=ax)
+        budget = 100 * (1 - target)
+        ax.axhline(budget, color="tab:red", linestyle="--", linewidth=1.2,
+                   label=f"budget {budget:.3g}% (target {100 * target:g}%)")
+        ax.set_ylim(0, max(frame["missed_pct"].max(), budget) * 1.15)
         hours = frame["hour"].nunique()
         step = max(1, int(np.ceil(hours / 24)))
         for i, label in enumerate(ax.get_xticklabels()):
             label.set_visible(i % step == 0)
-        ax.set(title="SLA compliance per hour (requests finished in the hour)",
-               xlabel="hour of simulated time", ylabel="met the SLO (%)")
+        ax.set(title="SLA misses per hour (requests finished in the hour)",
+               xlabel="hour of simulated time", ylabel="missed the SLO (%)")
         _legend_outside(ax, "world")
     return fig
 
 
+MAX_LEGEND_VARIANTS = 12  # beyond this (e.g. the trials of a tuning study) points are coloured by policy
+
+
+def _span(low: pd.Series, high: pd.Series, pad: float = 0.08) -> tuple[float, float]:
+    lo, hi = float(low.min()), float(high.max())
+    margin = (hi - lo) * pad or abs(hi) * 0.02 or 1.0
+    return lo - margin, hi + margin
+
+
 def pareto(agg: pd.DataFrame) -> Figure:
-    """Cost against SLA compliance, mean ± 95% CI over seeds, one point per
-    sweep variant (``variant, policy, cost_mean, cost_ci95, sla_mean, sla_ci95``),
-    with the Pareto front (cheaper and more compliant) drawn through them."""
-    frame = agg.assign(sla_pct=100 * agg["sla_mean"], sla_ci_pct=100 * agg["sla_ci95"])
+    """Cost against SLA compliance, mean and 95% CI over seeds (compliance
+    bounds clipped to [0, 100] %), one point per sweep variant (``variant,
+    policy, reference, cost_mean, cost_ci95, sla_mean, sla_low, sla_high``),
+    with the Pareto front (cheaper and more compliant) through the policies.
+
+    The axes are zoomed on the policies (``reference`` false): a static
+    large-model baseline at many times their cost would squeeze them into a
+    corner. Reference points outside the zoom are stated in a box instead,
+    with their cost and compliance, and a dashed line marks a reference's
+    compliance when it falls inside the zoomed range."""
+    frame = agg.assign(sla_pct=100 * agg["sla_mean"], low_pct=100 * agg["sla_low"].fillna(agg["sla_mean"]),
+                       high_pct=100 * agg["sla_high"].fillna(agg["sla_mean"]),
+                       cost_ci=agg["cost_ci95"].fillna(0.0))
+    policies, references = frame[~frame["reference"]], frame[frame["reference"]]
+    zoom = policies if not policies.empty else frame
+    xlim = _span(zoom["cost_mean"] - zoom["cost_ci"], zoom["cost_mean"] + zoom["cost_ci"])
+    ylim = _span(zoom["low_pct"], zoom["high_pct"])
+    ylim = (ylim[0], min(ylim[1], 100.0 + (ylim[1] - ylim[0]) * 0.04))
+    hue = "variant" if len(policies) <= MAX_LEGEND_VARIANTS else "policy"
     with style():
         fig = Figure(figsize=(9, 5), layout="constrained")
         ax = fig.subplots()
-        ax.errorbar(frame["cost_mean"], frame["sla_pct"], xerr=frame["cost_ci95"].fillna(0),
-                    yerr=frame["sla_ci_pct"].fillna(0), fmt="none", ecolor="0.6", elinewidth=1, capsize=3)
-        sns.scatterplot(data=frame, x="cost_mean", y="sla_pct", hue="variant", style="policy", s=90, ax=ax)
-        front = frame.sort_values(["cost_mean", "sla_pct"], ascending=[True, False])
+        ax.errorbar(policies["cost_mean"], policies["sla_pct"], xerr=policies["cost_ci"],
+                    yerr=[policies["sla_pct"] - policies["low_pct"], policies["high_pct"] - policies["sla_pct"]],
+                    fmt="none", ecolor="0.6", elinewidth=1, capsize=3)
+        sns.scatterplot(data=policies, x="cost_mean", y="sla_pct", hue=hue, style="policy", s=90, ax=ax)
+        front = policies.sort_values(["cost_mean", "sla_pct"], ascending=[True, False])
         front = front[front["sla_pct"] >= front["sla_pct"].cummax()]
         if len(front) > 1:
             ax.plot(front["cost_mean"], front["sla_pct"], color="0.3", linestyle=":", linewidth=1,
                     label="Pareto front")
-        ax.set(title="Cost vs SLA compliance (mean ± 95% CI over seeds)", xlabel="cost per run (USD)",
-               ylabel="requests meeting the SLO (%)")
+        outside = []
+        for _, ref in references.iterrows():
+            text = f"{ref['variant']}: ${ref['cost_mean']:,.2f}, {ref['sla_pct']:.2f}% met"
+            if xlim[0] <= ref["cost_mean"] <= xlim[1] and ylim[0] <= ref["sla_pct"] <= ylim[1]:
+                ax.scatter([ref["cost_mean"]], [ref["sla_pct"]], marker="X", s=110, color="0.2", label=ref["variant"])
+                continue
+            outside.append(text)
+            if ylim[0] <= ref["sla_pct"] <= ylim[1]:
+                ax.axhline(ref["sla_pct"], color="0.4", linestyle="--", linewidth=0.9,
+                           label=f"{ref['variant']} compliance")
+        if outside:
+            ax.text(0.98, 0.03, "outside the axes (reference):\n" + "\n".join(outside), transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=8, bbox={"boxstyle": "round", "fc": "white", "ec": "0.6"})
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.set(title="Cost vs SLA compliance (mean, 95% CI over seeds; axes zoomed on the policies)",
+               xlabel="cost per run (USD)", ylabel="requests meeting the SLO (%)")
         _legend_outside(ax)
     return fig
 

@@ -11,7 +11,11 @@ the last job has returned, :class:`SweepSummary` (registered under
   excepted: the jobs of one variant differ only in their seed);
 * ``sweep_aggregate.csv``: one row per variant, with ``<metric>.mean`` and
   ``<metric>.ci95`` (half-width of the 95% Student-t confidence interval of
-  the mean over seeds; empty for a single seed) of every numeric metric;
+  the mean over seeds; empty for a single seed) of every numeric metric,
+  and its bounds ``<metric>.ci95_low``/``.ci95_high``. For a proportion
+  (:data:`PROPORTIONS`: SLA compliance, drop rate, P(wait), utilization) the
+  bounds are clipped to [0, 1] and ``<metric>.ci95_clipped`` says where the
+  t interval crossed them, so no interval claims a compliance above 100%;
 * ``sweep_pareto.png`` (cost against SLA compliance, with the static
   baseline) and ``sweep_savings.png`` (cost saved against the baseline).
 
@@ -48,6 +52,12 @@ from elastic_des.runfolder import failure, incomplete_reason, is_run_folder
 log = logging.getLogger(__name__)
 
 GROUP = ["sweep/variant", "run/scenario", "run/policy", "run/world"]
+# Metrics that are shares in [0, 1] (also under ``baseline/``): their CI bounds are clipped.
+PROPORTIONS = ("sla/compliance", "drops/rate", "wait/p_wait", "utilization/mean")
+
+
+def is_proportion(metric: str) -> bool:
+    return metric.removeprefix("baseline/") in PROPORTIONS
 
 
 def _overrides(job_dir: Path) -> list[str]:
@@ -129,25 +139,29 @@ def aggregate(jobs: pd.DataFrame) -> pd.DataFrame:
         row["seeds"] = " ".join(str(s) for s in sorted(group["run/seed"]))
         for metric in metrics:
             values = group[metric].astype(float)
-            row[f"{metric}.mean"] = values.mean()
-            row[f"{metric}.ci95"] = ci95(values)
+            mean, half = values.mean(), ci95(values)
+            row[f"{metric}.mean"], row[f"{metric}.ci95"] = mean, half
+            low, high = mean - half, mean + half
+            if is_proportion(metric):
+                row[f"{metric}.ci95_clipped"] = bool(low < 0 or high > 1)
+                low, high = max(low, 0.0), min(high, 1.0)
+            row[f"{metric}.ci95_low"], row[f"{metric}.ci95_high"] = low, high
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def pareto_points(agg: pd.DataFrame) -> pd.DataFrame:
     """The policies' worlds and the distinct static baselines, as plotted."""
-    points = pd.DataFrame({
-        "variant": agg["sweep/variant"], "policy": agg["run/policy"],
-        "cost_mean": agg["cost/usd.mean"], "cost_ci95": agg["cost/usd.ci95"],
-        "sla_mean": agg["sla/compliance.mean"], "sla_ci95": agg["sla/compliance.ci95"],
-    })
+    def columns(prefix: str) -> dict:
+        return {"cost_mean": agg[f"{prefix}cost/usd.mean"], "cost_ci95": agg[f"{prefix}cost/usd.ci95"],
+                "sla_mean": agg[f"{prefix}sla/compliance.mean"], "sla_low": agg[f"{prefix}sla/compliance.ci95_low"],
+                "sla_high": agg[f"{prefix}sla/compliance.ci95_high"]}
+
+    points = pd.DataFrame({"variant": agg["sweep/variant"], "policy": agg["run/policy"], "reference": False,
+                           **columns("")})
     if "baseline/cost/usd.mean" in agg:
-        base = pd.DataFrame({
-            "variant": "static baseline " + agg["run/baseline"], "policy": "static baseline",
-            "cost_mean": agg["baseline/cost/usd.mean"], "cost_ci95": agg["baseline/cost/usd.ci95"],
-            "sla_mean": agg["baseline/sla/compliance.mean"], "sla_ci95": agg["baseline/sla/compliance.ci95"],
-        }).drop_duplicates(["cost_mean", "sla_mean"])
+        base = pd.DataFrame({"variant": "static baseline " + agg["run/baseline"], "policy": "static baseline",
+                             "reference": True, **columns("baseline/")}).drop_duplicates(["cost_mean", "sla_mean"])
         if len(base) > 1:  # the sweep changed the baseline too (e.g. the scenario): say which is which
             base["variant"] += " of " + agg.loc[base.index, "sweep/variant"]
         points = pd.concat([points, base], ignore_index=True)

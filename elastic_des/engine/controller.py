@@ -30,7 +30,8 @@ TICK_COLUMNS = (
     "utilization", "latency_p50_s", "latency_p95_s", "latency_p99_s", "sla_compliance",
     "ttft_p50_s", "ttft_p95_s", "ttft_p99_s", "tpot_p99_s", "queue_wait_mean_s",
     "replicas_ready", "replicas_provisioning", "replicas_draining", "target_replicas",
-    "cost_usd", "forecast_rps", "service_mean_s", "service_scv", "arrival_peak_rps", "arrival_dispersion",
+    "cost_usd_cumulative", "forecast_rps", "service_mean_s", "service_scv", "arrival_peak_rps",
+    "arrival_dispersion",
 )
 
 

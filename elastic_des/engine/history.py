@@ -18,18 +18,32 @@ tick, divided by its length) over the ``days`` that end at the run's t = 0.
   counted per tick (real observations: no sampling).
 
 A trace that starts the run near its own beginning has less history than
-asked for; the history is then shorter (possibly empty), never invented.
+asked for. ``trace_warmup`` says what then:
+
+* ``preceding``: only what precedes ``start_s``; the history is shorter
+  (possibly empty), never invented.
+* ``repeat``: the span the run replays (its per-tick rates, as above),
+  repeated back from t = 0 over the ``days`` asked for, as if the same
+  traffic had come each previous period. A forecaster trained on it has seen
+  the very series it then forecasts: an optimistic warm-up, stated in the
+  log line, to use when a short trace has nothing before it.
+* ``auto`` (default): ``preceding`` when any of the trace precedes
+  ``start_s``, else ``repeat``.
+
+To warm up on the trace's own first part instead, set
+``scenario.workload.trace.start_s``: what precedes it becomes the history.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 from omegaconf import OmegaConf
 
 from elastic_des import rng as rng_streams
-from elastic_des.errors import require_non_negative, require_positive
+from elastic_des.errors import require, require_non_negative, require_positive
 from elastic_des.engine.traces import load_client_trace, load_rate_trace, load_request_trace
 from elastic_des.engine.workload import (
     GRID_S,
@@ -41,28 +55,67 @@ from elastic_des.engine.workload import (
 )
 
 DAY_S = 86_400.0
+TRACE_WARMUPS = ("auto", "preceding", "repeat")
+
+log = logging.getLogger(__name__)
 
 
-def warmup_history(scenario, tick_s: float, seed: int, days: float) -> np.ndarray:
+def warmup_history(scenario, tick_s: float, seed: int, days: float, trace_warmup: str = "auto") -> np.ndarray:
     """Observed rates (req/s) of the ticks in the ``days`` before ``scenario`` starts.
 
     Oldest first; the last value is the tick that ends at the run's t = 0.
+    ``trace_warmup`` (``controller.trace_warmup``): see the module docstring.
     """
     require_positive("controller.tick_s", tick_s)
     require_non_negative("warm-up days", days)
+    require(trace_warmup in TRACE_WARMUPS, "controller.trace_warmup", trace_warmup,
+            f"must be one of {', '.join(TRACE_WARMUPS)}")
     ticks = int(math.floor(days * DAY_S / tick_s))
     if ticks == 0:
         return np.empty(0)
     workload = scenario.workload
+    counts_rng = rng_streams.stream(seed, "forecaster_warmup/counts")
     if workload.trace.path is None:
         profile = _synthetic_past(workload, ticks * tick_s, seed)
-        return _poisson_rates(profile, tick_s, ticks, rng_streams.stream(seed, "forecaster_warmup/counts"))
+        return _poisson_rates(profile, tick_s, ticks, counts_rng)
     trace_cfg = workload.trace
     path = validated_trace_path(trace_cfg, "scenario.workload.trace")
+    history = np.empty(0)
+    if trace_warmup != "repeat":
+        if trace_cfg.format == "timestamps":
+            history = _counted_past(trace_cfg, path, ticks, tick_s)
+        else:
+            history = _poisson_rates(_rate_trace_past(trace_cfg, path, ticks * tick_s), tick_s, ticks, counts_rng)
+    if trace_warmup == "preceding" or len(history) > 0:
+        return history
+    span = _replayed_span(trace_cfg, path, float(scenario.duration_s), tick_s, counts_rng)
+    if len(span) == 0:
+        return span
+    repeats = math.ceil(ticks / len(span))
+    log.info("forecaster warm-up: nothing of the trace precedes start_s = %g s, so the history is the "
+             "replayed %g s repeated %.3g times (controller.trace_warmup=repeat; =preceding starts blind, "
+             "or set scenario.workload.trace.start_s to learn from the trace's first part)",
+             trace_cfg.start_s, len(span) * tick_s, ticks / len(span))
+    return np.tile(span, repeats)[-ticks:]
+
+
+def _replayed_span(trace_cfg, path, duration_s: float, tick_s: float, rng: np.random.Generator) -> np.ndarray:
+    """Observed rate per whole tick of the part of the trace the run replays."""
     if trace_cfg.format == "timestamps":
-        return _counted_past(trace_cfg, path, ticks, tick_s)
-    profile = _rate_trace_past(trace_cfg, path, ticks * tick_s)
-    return _poisson_rates(profile, tick_s, ticks, rng_streams.stream(seed, "forecaster_warmup/counts"))
+        trace = load_request_trace(path)
+        run_s = (trace.time_s - trace_cfg.start_s) / trace_cfg.time_compression
+        run_s = run_s[(run_s >= 0) & (run_s < duration_s)]
+        span_s = min(duration_s, float(run_s.max()) if len(run_s) else 0.0)
+        ticks = int(math.floor(span_s / tick_s))
+        counts = np.bincount((run_s // tick_s).astype(int), minlength=ticks)[:ticks]
+        return counts * trace_cfg.rate_scale / tick_s
+    trace = load_rate_trace(path)
+    first = int(trace_cfg.start_s // trace.window_s)
+    window_s, rates = scaled_rate_windows(trace, trace_cfg)
+    windows = min(len(rates) - first, int(math.ceil(duration_s / window_s)))
+    span_s = min(duration_s, windows * window_s)
+    profile = PiecewiseRateProfile(window_s, rates[first:first + windows], span_s)
+    return _poisson_rates(profile, tick_s, int(math.floor(span_s / tick_s)), rng)
 
 
 def _synthetic_past(workload, span_s: float, seed: int) -> SyntheticRateProfile:

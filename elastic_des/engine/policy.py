@@ -92,6 +92,13 @@ class Policy:
     def decide(self, obs: Observation) -> Decision:
         raise NotImplementedError
 
+    def applied(self, obs: Observation, decided: int, target: int) -> None:
+        """The target applied at this tick was ``target``, not the ``decided``
+        one this policy returned (a counterfactual replay forcing another
+        action). A policy that remembers its own actions (a cooldown, a
+        rate limit, a learning agent's last move) makes that memory follow
+        what happened; the default remembers nothing."""
+
     def bounded(self, target: int, details: dict[str, Any]) -> int:
         """``target`` within the fleet's bounds; a bound that bit is noted in
         ``details["bounded_by"]`` so the explanation can say so."""

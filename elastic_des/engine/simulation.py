@@ -140,7 +140,8 @@ def simulate_world(
                              oracle=oracle_limit or policy.clairvoyant)
     policy.reset(context)
     forecaster.reset(controller_cfg.tick_s)
-    forecaster.warm_up(warmup_history(scenario, controller_cfg.tick_s, seed, controller_cfg.warmup_days))
+    forecaster.warm_up(warmup_history(scenario, controller_cfg.tick_s, seed, controller_cfg.warmup_days,
+                                      controller_cfg.trace_warmup))
     initial = fleet.initial_replicas if fleet.initial_replicas is not None else policy.initial_replicas()
     if not fleet.min_replicas <= initial <= fleet.max_replicas:
         raise ConfigError(
@@ -170,6 +171,10 @@ def simulate_world(
         service, workload.prompt_tokens, workload.output_tokens, first_token_s,
     )
     ticks = pd.DataFrame.from_records(controller.ticks, columns=list(TICK_COLUMNS))
+    # Billed during each tick's window (cold starts included): the cumulative
+    # column's increments, so that summing a column never counts a cost twice.
+    cumulative = ticks["cost_usd_cumulative"]
+    ticks.insert(ticks.columns.get_loc("cost_usd_cumulative"), "cost_usd", cumulative.diff().fillna(cumulative))
     summary = summarize(
         requests, ticks, controller.decisions,
         slo=SLO.of(scenario.slo), slo_target=scenario.slo.target_compliance,

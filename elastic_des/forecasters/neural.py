@@ -190,7 +190,10 @@ class NeuralForecaster(Forecaster):
         if len(history) < span + 1:
             raise ConfigError(
                 f"forecaster {self.name}: the training history has {len(history)} ticks; it needs "
-                f"more than window_ticks + horizon_ticks = {span} (a longer warm-up, or smaller windows)"
+                f"more than window_ticks + horizon_ticks = {span}: set controller.warmup_days (days of "
+                f"history before t = 0), controller.trace_warmup=repeat (a trace with nothing before its "
+                f"start), scenario.workload.trace.start_s (learn from the trace's first part), or smaller "
+                f"forecaster.window_ticks / horizon_ticks"
             )
         scale = float(history.mean())
         if scale <= 0:

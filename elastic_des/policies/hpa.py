@@ -148,6 +148,14 @@ class HPAPolicy(Policy):
             self.events.append((obs.time_s, target - current))
         return Decision(target, rule, details)
 
+    def applied(self, obs: Observation, decided: int, target: int) -> None:
+        # The scale-up rate limit counts the scaling events that happened.
+        current = obs.target_replicas
+        if decided != current:
+            self.events.pop()
+        if target != current:
+            self.events.append((obs.time_s, target - current))
+
     def _recommend(self, obs: Observation, current: int, details: dict) -> tuple[int, str | None]:
         """The unstabilized desired count (replica_calculator.go) and, if it
         was held at ``current`` by a rule, that rule."""

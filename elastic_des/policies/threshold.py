@@ -48,6 +48,7 @@ class ThresholdPolicy(Policy):
 
     def decide(self, obs: Observation) -> Decision:
         current = obs.target_replicas
+        self._change_before_s = self.last_change_s
         queue_per_replica = obs.queue_length / max(obs.replicas_ready, 1)
         details = {
             "utilization": obs.utilization,
@@ -69,6 +70,10 @@ class ThresholdPolicy(Policy):
         if target != current:
             self.last_change_s = obs.time_s
         return Decision(target, rule, details)
+
+    def applied(self, obs: Observation, decided: int, target: int) -> None:
+        # The cooldown runs from the last change that happened.
+        self.last_change_s = obs.time_s if target != obs.target_replicas else self._change_before_s
 
 
 @dataclass
