@@ -76,6 +76,7 @@ class Controller:
         min_replicas: int,
         max_replicas: int,
         on_tick: Optional[Callable[[float], None]] = None,
+        prior_service_s: float = math.nan,
     ):
         if tick_s <= 0:
             raise ValueError(f"tick_s = {tick_s}: must be > 0")
@@ -94,6 +95,9 @@ class Controller:
         self._arrived = 0
         self._busy_area = self._serving_area = 0.0
         self._t_last = 0.0
+        # The service-time estimate: first and second moments, starting from the
+        # prior with an exponential service's spread (SCV 1) until measured.
+        self._service_m1, self._service_m2 = prior_service_s, 2.0 * prior_service_s ** 2
 
     def process(self):
         """The SimPy process body."""
@@ -140,6 +144,8 @@ class Controller:
         sla = met / finished if finished else np.nan
 
         rate = arrivals / window if window > 0 else 0.0
+        peak_rps, dispersion = self._burstiness(arrived - arrivals, arrived, window)
+        service_mean, service_scv = self._measure_service(done)
         self.forecaster.update(rate)
         forecast = np.asarray(self.forecaster.predict(self.horizon), dtype=float)
         self._t_last = now
@@ -150,6 +156,8 @@ class Controller:
             sla_compliance=sla, drops=drops, replicas_ready=pool.n_ready,
             replicas_provisioning=pool.n_provisioning, replicas_draining=pool.n_draining,
             target_replicas=pool.target, forecast_rps=forecast, slots_per_replica=pool.slots,
+            service_mean_s=service_mean, service_scv=service_scv,
+            arrival_peak_rps=peak_rps, arrival_dispersion=dispersion,
         )
         self.ticks.append((
             now, arrivals, rate, len(done), drops, obs.queue_length, obs.in_flight, utilization,
@@ -158,6 +166,35 @@ class Controller:
             pool.billed_replica_s() * self.usd_per_replica_s, float(forecast[0]),
         ))
         return obs
+
+    def _burstiness(self, first: int, end: int, window: float) -> tuple[float, float]:
+        """Peak per-second arrival count and index of dispersion of the
+        per-second counts of the window's arrivals ``first:end``."""
+        seconds = max(1, math.ceil(window))
+        if end <= first:
+            return 0.0, 1.0
+        offsets = (self.arrival[first:end] - self._t_last).astype(np.int64)
+        counts = np.bincount(np.minimum(offsets, seconds - 1), minlength=seconds)
+        mean = counts.mean()
+        return float(counts.max()), float(counts.var() / mean)
+
+    # Completions whose measurement weighs as much as the running estimate: a
+    # tick of 100 completions moves it half-way, one completion by 1 %.
+    SERVICE_PRIOR_WEIGHT = 100
+
+    def _measure_service(self, done: list[int]) -> tuple[float, float]:
+        """Blend the service times of the window's completions into the
+        estimate (weight ``n / (n + SERVICE_PRIOR_WEIGHT)``); returns its
+        mean and SCV."""
+        if done and math.isfinite(self._service_m1):
+            service = self.dispatcher.service
+            values = np.fromiter((service[i] for i in done), dtype=float, count=len(done))
+            weight = len(done) / (len(done) + self.SERVICE_PRIOR_WEIGHT)
+            self._service_m1 += weight * (float(values.mean()) - self._service_m1)
+            self._service_m2 += weight * (float((values * values).mean()) - self._service_m2)
+        m1 = self._service_m1
+        scv = max(self._service_m2 / (m1 * m1) - 1.0, 0.0) if m1 > 0 else math.nan
+        return m1, scv
 
     def _decide(self, obs: Observation) -> None:
         decision: Decision = self.policy.decide(obs)

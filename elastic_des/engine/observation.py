@@ -8,6 +8,7 @@ fleet and queue, and the forecaster's prediction.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,14 @@ class Observation:
     target_replicas: the target in force before this decision.
     forecast_rps: predicted arrival rate for each of the next ticks.
     slots_per_replica: concurrency of one replica.
+    service_mean_s: the planner's estimate of the mean service time of one
+        request (s): the analytic prior blended with the service times of
+        the requests completed so far (see the controller).
+    service_scv: its squared coefficient of variation (variance / mean²).
+    arrival_peak_rps: the highest per-second arrival count within the window.
+    arrival_dispersion: index of dispersion (variance / mean) of the
+        per-second arrival counts in the window; 1 for Poisson arrivals,
+        above 1 for bursty ones (1 when nothing arrived).
     """
 
     time_s: float
@@ -52,6 +61,11 @@ class Observation:
     target_replicas: int
     forecast_rps: np.ndarray
     slots_per_replica: int
+    # Defaults keep hand-built observations (tests, external callers) valid.
+    service_mean_s: float = math.nan
+    service_scv: float = math.nan
+    arrival_peak_rps: float = 0.0
+    arrival_dispersion: float = 1.0
 
     @property
     def concurrency(self) -> float:

@@ -80,7 +80,8 @@ def simulate_world(
     pool = ReplicaPool(env, model.slots_per_replica, model.cold_start_s)
     service = service_times(model, workload, seed)
     dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
-    policy.reset(policy_context(world, scenario, controller_cfg, workload, seed, field))
+    context = policy_context(world, scenario, controller_cfg, workload, seed, field)
+    policy.reset(context)
     forecaster.reset(controller_cfg.tick_s)
     forecaster.warm_up(warmup_history(scenario, controller_cfg.tick_s, seed, controller_cfg.warmup_days))
     initial = fleet.initial_replicas if fleet.initial_replicas is not None else policy.initial_replicas()
@@ -96,7 +97,7 @@ def simulate_world(
         tick_s=controller_cfg.tick_s, horizon_ticks=controller_cfg.forecast_horizon_ticks,
         duration_s=scenario.duration_s, slo_latency_s=scenario.slo.latency_s,
         usd_per_replica_s=usd_per_replica_s, min_replicas=fleet.min_replicas,
-        max_replicas=fleet.max_replicas, on_tick=on_tick,
+        max_replicas=fleet.max_replicas, on_tick=on_tick, prior_service_s=context.mean_service_s,
     )
     env.process(controller.process())
     env.run(until=scenario.duration_s)
