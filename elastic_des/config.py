@@ -278,6 +278,7 @@ class TrainConfig:
     the first episode to the last.
     lagrange_rate: step of the dual ascent on the SLA constraint's multiplier
     after each round (0: keep ``policy.reward.sla``).
+    lagrange_max: the multiplier's ceiling (see :mod:`elastic_des.agent.training`).
     eval_every: evaluate the greedy policy every this many rounds, and before
     and after training, on ``eval_windows`` fixed draws of the distribution
     (and, before and after, on the held-out validation scenarios).
@@ -299,6 +300,7 @@ class TrainConfig:
     epsilon_start: float = 0.3
     epsilon_end: float = 0.02
     lagrange_rate: float = 0.2
+    lagrange_max: float = 10.0
     eval_every: int = 20
     eval_windows: int = 4
     model_dir: str = "outputs/models"

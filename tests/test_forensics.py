@@ -98,11 +98,11 @@ def test_q_values_and_unknown_rules():
 def test_q_values_of_an_exploring_agent():
     record = {"time_s": 120.0, "tick": 1, "policy": "q_learning", "rule": "explore", "replicas_before": 3,
               "replicas_after": 2, "requested_target": 2, "q_values": {"hold": 0.5, "up_1": 0.5, "down_1": -1.25},
-              "details": {"action": "down_1", "utilization": 0.31, "needed_replicas": 2, "forecast_peak_rps": 7.5,
+              "details": {"action": "down_1", "load": 0.31, "model_size": 2, "forecast_peak_rps": 7.5,
                           "lead_ticks": 3, "visits": 12},
               "observation": {"arrival_rate_rps": 8.0}, "forecast_rps": [7.5, 7.5]}
     assert explain(record) == (
-        "00:02 scaled down 3→2: exploring (ε-greedy): random action down_1; utilization 0.31, 2 replicas needed "
+        "00:02 scaled down 3→2: exploring (ε-greedy): random action down_1; load 0.31, 2 replicas needed "
         "for the forecast peak of 7.5 req/s 3 ticks ahead; forecast demand falls 6% over the next 2 min "
         "(8→7.5 req/s); Q(down_1)=-1.25 although Q(hold)=0.5 was higher."
     )

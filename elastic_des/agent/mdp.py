@@ -16,7 +16,10 @@ The model size is what queueing theory asks for now: the Erlang C size
 (:func:`~elastic_des.theory.replicas_for_slo`) for the higher of the
 forecast peak within the cold-start lead and the rate observed in the last
 tick, with the measured mean service time (``Observation.service_mean_s``,
-the prior until something completes). It anchors both the ``size`` state
+the prior until something completes), and then the highest such size of the
+last ``cooldown_s`` (the HPA's downscale stabilization: a noisy minute must
+not pull an ``x`` action below what the previous minutes needed, or the
+agent would chase the noise up and down). It anchors both the ``size`` state
 component and the ``x`` actions, so neither depends on the traffic's scale.
 
 :class:`AutoscaleMDP` holds what this needs to remember between ticks (the
@@ -36,6 +39,7 @@ from elastic_des.agent.reward import Reward
 from elastic_des.agent.state import StateEncoder
 from elastic_des.errors import ConfigError, require
 from elastic_des.engine.observation import Observation
+from elastic_des.policies.hpa import StabilizationWindow
 from elastic_des.theory import replicas_for_slo
 
 if TYPE_CHECKING:  # policies import this module: importing them here would be circular
@@ -76,6 +80,7 @@ class AutoscaleMDP:
         self.names = [a.name for a in self.actions]
         self.hold_action = self.names.index("hold")
         self.cooldown_s = float(cooldown_s)
+        self.recent_sizes = StabilizationWindow(self.cooldown_s)
 
     @property
     def n_actions(self) -> int:
@@ -91,6 +96,7 @@ class AutoscaleMDP:
         self.last_move_s = -math.inf
         self.last_direction = 0
         self.previous_queue = 0.0
+        self.recent_sizes.clear()
         self._pending_terms: Optional[dict[str, float]] = None
 
     def needed(self, rate_rps: float, service_s: Optional[float] = None) -> int:
@@ -117,7 +123,7 @@ class AutoscaleMDP:
         service = obs.service_mean_s if math.isfinite(obs.service_mean_s) and obs.service_mean_s > 0 \
             else self.context.mean_service_s
         peak = float(max(forecast[: self.lead_ticks].max(), obs.arrival_rate_rps, 0.0))
-        model_size = self.needed(peak, service)
+        model_size = self.recent_sizes.record(obs.time_s, self.needed(peak, service))
         # The forecaster's own slope: the observed rate is too noisy a reference
         # (a one-minute burst would read as a falling trend).
         now, horizon = float(forecast[0]), float(forecast[-1])

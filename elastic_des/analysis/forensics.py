@@ -138,7 +138,7 @@ def _predictive_sizes(d: dict) -> str:
 
 
 def _q_state(d: dict) -> str:
-    return (f"utilization {number(d['utilization'])}, {number(d['needed_replicas'])} replicas needed for the "
+    return (f"load {number(d['load'])}, {number(d['model_size'])} replicas needed for the "
             f"forecast peak of {number(d['forecast_peak_rps'])} req/s {number(d['lead_ticks'])} ticks ahead")
 
 
@@ -190,7 +190,9 @@ TEMPLATES: dict[tuple[str, str], Callable[[dict], str]] = {
     ("q_learning", "greedy"): lambda d: (
         f"greedy action {d['action']} in a state seen {number(d['visits'])} times in training: {_q_state(d)}"),
     ("q_learning", "explore"): lambda d: f"exploring (ε-greedy): random action {d['action']}; {_q_state(d)}",
-    ("q_learning", "unseen_state"): lambda d: f"a state never seen in training: {d['action']} ({_q_state(d)})",
+    ("q_learning", "fallback_predictive"): lambda d: (
+        f"a state not learned in training ({d['fallback']['reason']}): the predictive rule's "
+        f"{d['fallback']['rule']} asks for {number(d['fallback']['target'])} ({_q_state(d)})"),
 }
 
 
