@@ -4,6 +4,7 @@
     python benchmarks/policies.py --seeds 3 --scenarios default flash_crowd
     python benchmarks/policies.py --trace /work/shared/traces/servegen_deepseek-r1_aggregate_rate.csv:rates
     python benchmarks/policies.py --csv outputs/policies.csv
+    python benchmarks/policies.py --policies q_learning --include outputs/policies.csv   # add one policy
 
 Each (scenario, policy, seed) is one ``elastic_des.run`` of the policy's world
 (no static LLM baseline: it does not change the SLM world's result), with the
@@ -200,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slo-target", type=float, default=0.999)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--csv", type=Path, default=None, help="write the per-run rows here")
+    parser.add_argument("--include", nargs="*", type=Path, default=[],
+                        help="per-run CSVs of earlier runs (--csv) to add to this one's rows")
     args = parser.parse_args(argv)
     suite = {}
     for name in args.scenarios:
@@ -212,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             for policy in policies for seed in range(args.seeds)]
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     rows = Parallel(n_jobs=args.jobs)(delayed(one_run)(*job, args.slo_target) for job in jobs)
-    runs = pd.DataFrame(rows)
+    runs = pd.concat([pd.DataFrame(rows)] + [pd.read_csv(p) for p in args.include], ignore_index=True)
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         runs.to_csv(args.csv, index=False)

@@ -290,7 +290,7 @@ class TrainConfig:
     ``<scenario>__<world>__<seed>``.
     """
 
-    episodes: int = 400
+    episodes: int = 240
     episode_s: float = 7_200.0
     episodes_per_round: int = 4
     jobs: int = 2
