@@ -197,3 +197,14 @@ def test_explain_command_keeps_the_run_folder_intact(tmp_path):
     assert result["explain/decision"] == explain(record)
     assert result["counterfactual/extra_misses"] > 0
     assert result["explain/counterfactual"] in out.stdout
+
+
+def test_untried_actions_are_not_compared():
+    # An untried action's value is null in decisions.jsonl; a state with none tried has no comparison.
+    record = {"time_s": 120.0, "tick": 1, "policy": "q_learning", "rule": "greedy", "replicas_before": 3,
+              "replicas_after": 3, "requested_target": 3, "details": {"action": "hold"},
+              "q_values": {"hold": -0.5, "down_1": None, "size_x2": -2.0},
+              "observation": {"arrival_rate_rps": 8.0}, "forecast_rps": [8.0, 8.0]}
+    assert explain(record).endswith("Q(hold)=-0.5 beat Q(size_x2)=-2.")
+    record["q_values"] = {"hold": None, "down_1": None}
+    assert "Q(" not in explain(record)

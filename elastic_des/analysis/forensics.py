@@ -237,7 +237,8 @@ def forecast_change(record: dict) -> str:
 def q_comparison(record: dict) -> str:
     """The action values: ``Q(up_1)=1.21 beat Q(hold)=0.84`` (the action taken,
     or the best, against the runner-up), or how the action taken fell short."""
-    q = record.get("q_values")
+    # Untried actions have no estimate (null in the record): they are not compared.
+    q = {a: v for a, v in (record.get("q_values") or {}).items() if v is not None and not math.isnan(v)}
     if not q:
         return ""
     ranked = sorted(q.items(), key=lambda item: item[1], reverse=True)
