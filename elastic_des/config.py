@@ -20,6 +20,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from elastic_des.agent.distribution import ScenarioDistributionConfig
 from elastic_des.agent.policy import QLearningConfig
 from elastic_des.forecasters.schemas import LSTMConfig, TCNConfig
 from elastic_des.forecasters.simple import EWMAConfig, SeasonalNaiveConfig, SMAConfig
@@ -106,9 +107,10 @@ class TrainConfig:
     """Training of the q_learning policy (``task=train``; see
     :mod:`elastic_des.agent.training`).
 
-    episodes: training episodes; each is a window of the scenario, starting
-    at a time drawn uniformly over it, with its own workload seed.
-    episode_s: the length of a window.
+    episodes: training episodes; each is a scenario drawn from
+    ``distribution`` (synthetic, or a window of a replay), with its own
+    workload seed.
+    episode_s: the length of an episode.
     episodes_per_round: episodes run from the same table before their
     transitions are applied to it, in episode order. Part of the result.
     jobs: worker processes running a round's episodes (1: this process).
@@ -118,28 +120,36 @@ class TrainConfig:
     update, ``max(alpha_min, n ** -alpha_power)`` (1 for the first).
     epsilon_start, epsilon_end: exploration rate, decayed geometrically from
     the first episode to the last.
+    lagrange_rate: step of the dual ascent on the SLA constraint's multiplier
+    after each round (0: keep ``policy.reward.sla``).
+    lagrange_max: the multiplier's ceiling (see :mod:`elastic_des.agent.training`).
     eval_every: evaluate the greedy policy every this many rounds, and before
-    and after training, on ``eval_windows`` fixed windows evenly spaced over
-    the scenario.
+    and after training, on ``eval_windows`` fixed draws of the distribution
+    (and, before and after, on the held-out validation scenarios).
+    distribution: the training scenarios and the held-out validation ones
+    (:class:`~elastic_des.agent.distribution.ScenarioDistributionConfig`).
     model_dir, model_name: the trained model is written to
     ``<model_dir>/<model_name>.npz`` (metadata in ``.json`` alongside) when
     the run has an output folder; model_name null:
     ``<scenario>__<world>__<seed>``.
     """
 
-    episodes: int = 160
-    episode_s: float = 14_400.0
-    episodes_per_round: int = 2
+    episodes: int = 240
+    episode_s: float = 7_200.0
+    episodes_per_round: int = 4
     jobs: int = 2
     gamma: float = 0.9
     alpha_power: float = 0.8
     alpha_min: float = 0.05
     epsilon_start: float = 0.3
     epsilon_end: float = 0.02
-    eval_every: int = 10
+    lagrange_rate: float = 0.2
+    lagrange_max: float = 10.0
+    eval_every: int = 20
     eval_windows: int = 4
     model_dir: str = "outputs/models"
     model_name: Optional[str] = None
+    distribution: ScenarioDistributionConfig = field(default_factory=ScenarioDistributionConfig)
 
 
 @dataclass

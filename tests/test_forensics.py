@@ -138,11 +138,11 @@ def test_q_values_and_unknown_rules():
 def test_q_values_of_an_exploring_agent():
     record = {"time_s": 120.0, "tick": 1, "policy": "q_learning", "rule": "explore", "replicas_before": 3,
               "replicas_after": 2, "requested_target": 2, "q_values": {"hold": 0.5, "up_1": 0.5, "down_1": -1.25},
-              "details": {"action": "down_1", "utilization": 0.31, "needed_replicas": 2, "forecast_peak_rps": 7.5,
+              "details": {"action": "down_1", "load": 0.31, "model_size": 2, "forecast_peak_rps": 7.5,
                           "lead_ticks": 3, "visits": 12},
               "observation": {"arrival_rate_rps": 8.0}, "forecast_rps": [7.5, 7.5]}
     assert explain(record) == (
-        "00:02 scaled down 3→2: exploring (ε-greedy): random action down_1; utilization 0.31, 2 replicas needed "
+        "00:02 scaled down 3→2: exploring (ε-greedy): random action down_1; load 0.31, 2 replicas needed "
         "for the forecast peak of 7.5 req/s 3 ticks ahead; forecast flat over the next 2 min "
         "(7.5→7.5 req/s); the latest rate 8 req/s is 7% above the next-tick forecast; "
         "Q(down_1)=-1.25 although Q(hold)=0.5 was higher."
@@ -242,16 +242,27 @@ def test_explain_command_keeps_the_run_folder_intact(tmp_path):
 
 
 def test_q_values_print_enough_digits_a_near_tie_says_so_and_the_state_is_named():
-    details = {"action": "up_2", "visits": 40, "utilization": 0.887, "utilization_band": 3, "queue": 2.5,
-               "queue_band": 2, "headroom": -1.0, "headroom_band": 1, "pending": 0.0, "pending_band": 0,
-               "needed_replicas": 5, "forecast_peak_rps": 17.7, "lead_ticks": 3}
+    details = {"action": "x2.0", "visits": 40, "load": 0.887, "load_band": 3, "queue": 2.5,
+               "queue_band": 2, "trend": 1.0, "trend_band": 1, "pending": 0.0, "pending_band": 0,
+               "model_size": 5, "forecast_peak_rps": 17.7, "lead_ticks": 3}
     record = {"time_s": 36_060.0, "tick": 600, "policy": "q_learning", "rule": "greedy", "replicas_before": 2,
               "replicas_after": 4, "requested_target": 4, "details": details,
-              "q_values": {"down_1": -8.1030, "hold": -9.5, "up_1": -8.7, "up_2": -8.1021},
+              "q_values": {"-1": -8.1030, "hold": -9.5, "x1.5": -8.7, "x2.0": -8.1021},
               "observation": {"arrival_rate_rps": 17.5}, "forecast_rps": [17.7] * 15}
     sentence = explain(record)
-    assert "Q(up_2)=-8.102 beat Q(down_1)=-8.103, a near-tie (0.0009 apart)" in sentence
-    assert ("state utilization 0.887 (band 3), queue per replica 2.5 (band 2), headroom over need -1 (band 1), "
-            "pending replicas 0 (band 0); 5 replicas needed") in sentence
-    record["q_values"] = {"down_1": -1.25, "hold": 0.5, "up_2": 1.5}
-    assert explain(record).endswith("Q(up_2)=1.5 beat Q(hold)=0.5.")  # far apart: no near-tie
+    assert "Q(x2.0)=-8.102 beat Q(-1)=-8.103, a near-tie (0.0009 apart)" in sentence
+    assert ("state load ratio 0.887 (band 3), queue per replica 2.5 (band 2), forecast trend 1 (band 1), "
+            "pending share 0 (band 0); 5 replicas needed") in sentence
+    record["q_values"] = {"-1": -1.25, "hold": 0.5, "x2.0": 1.5}
+    assert explain(record).endswith("Q(x2.0)=1.5 beat Q(hold)=0.5.")  # far apart: no near-tie
+
+
+def test_untried_actions_are_not_compared():
+    # An untried action's value is null in decisions.jsonl; a state with none tried has no comparison.
+    record = {"time_s": 120.0, "tick": 1, "policy": "q_learning", "rule": "greedy", "replicas_before": 3,
+              "replicas_after": 3, "requested_target": 3, "details": {"action": "hold"},
+              "q_values": {"hold": -0.5, "down_1": None, "size_x2": -2.0},
+              "observation": {"arrival_rate_rps": 8.0}, "forecast_rps": [8.0, 8.0]}
+    assert explain(record).endswith("Q(hold)=-0.5 beat Q(size_x2)=-2.")
+    record["q_values"] = {"hold": None, "down_1": None}
+    assert "Q(" not in explain(record)

@@ -1,5 +1,5 @@
 """The Q-learning agent: Bellman update, greedy choice, model files, the MDP,
-AutoscaleEnv and a short training run that must improve the greedy policy."""
+the predictive fallback, scale-free states, AutoscaleEnv and short training runs."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from elastic_des.agent.env import AutoscaleEnv
-from elastic_des.agent.mdp import AutoscaleMDP, action_names
+from elastic_des.agent.actions import parse_actions
+from elastic_des.agent.mdp import AutoscaleMDP
 from elastic_des.agent.qtable import QTable, visit_rate
 from elastic_des.agent.reward import Reward, RewardConfig
 from elastic_des.agent.state import COMPONENTS, StateConfig, StateEncoder
-from elastic_des.agent.training import window_scenario
+from elastic_des.agent.training import dual_ascent, window_scenario
 from elastic_des.app import run
 from elastic_des.errors import ConfigError
 from elastic_des.engine.observation import Observation
@@ -22,7 +23,8 @@ from elastic_des.engine.policy import PolicyContext
 from elastic_des.agent.policy import QLearningPolicy, shipped_model
 from elastic_des.engine.workload import build_workload
 
-HOLD = 1  # index of delta 0 in the default actions [-1, 0, 1, 2]
+HOLD = 0  # index of "hold" in the default actions [hold, -1, x1.0, x1.2, x1.5, x2.0]
+DEFAULT_ACTIONS = ["hold", "-1", "x1.0", "x1.2", "x1.5", "x2.0"]
 
 
 def context(**overrides) -> PolicyContext:
@@ -45,7 +47,7 @@ def save_default_shaped(path, values=None) -> QTable:
     policy = QLearningPolicy(untrained=True)
     table = policy.table
     if values is not None:
-        table.values[:] = values
+        table.cost[:] = values
         table.visits[:] = 1
     table.save(path, {"problem": policy.mdp.describe()})
     return table
@@ -54,46 +56,54 @@ def save_default_shaped(path, values=None) -> QTable:
 # -- the table ----------------------------------------------------------
 
 def test_bellman_update_matches_hand_computation():
-    table = QTable.zeros(4, 2, hold_action=0)
-    table.values[1] = [2.0, 5.0]
+    table = QTable.zeros(4, 2, hold_action=0, multiplier=0.0)
+    table.cost[1] = [2.0, 5.0]
     table.visits[1] = [3, 1]
-    # target = r + gamma * max Q(s') = -1 + 0.9 * 5 = 3.5; Q <- 0 + 0.5 * (3.5 - 0) = 1.75
-    assert table.update(0, 1, -1.0, 1, alpha=0.5, gamma=0.9) == pytest.approx(3.5)
-    assert table.values[0, 1] == pytest.approx(1.75)
+    # target = -cost + gamma * Q(s', a*) = -1 + 0.9 * 5 = 3.5; Q <- 0 + 0.5 * (3.5 - 0) = 1.75
+    assert table.update(0, 1, 1.0, 0.0, 1, alpha=0.5, gamma=0.9) == pytest.approx(3.5)
+    assert table.cost[0, 1] == pytest.approx(1.75)
     # again: TD error 3.5 - 1.75 = 1.75, Q <- 1.75 + 0.5 * 1.75 = 2.625
-    assert table.update(0, 1, -1.0, 1, alpha=0.5, gamma=0.9) == pytest.approx(1.75)
-    assert table.values[0, 1] == pytest.approx(2.625)
+    assert table.update(0, 1, 1.0, 0.0, 1, alpha=0.5, gamma=0.9) == pytest.approx(1.75)
+    assert table.cost[0, 1] == pytest.approx(2.625)
     assert table.visits.tolist() == [[0, 2], [3, 1], [0, 0], [0, 0]]
-    # a self-loop bootstraps from its own (updated) row: -1 + 0.9 * 2.625 = 1.3625
-    table.update(0, 0, -1.0, 0, alpha=1.0, gamma=0.9)
-    assert table.values[0, 0] == pytest.approx(1.3625)
     # untried actions are no estimate: s' = 1 with only action 0 tried bootstraps from 2, not 5;
     # a state never visited from 0
     table.visits[1] = [3, 0]
-    assert table.update(2, 0, -1.0, 1, alpha=1.0, gamma=0.5) == pytest.approx(0.0)  # -1 + 0.5 * 2
-    assert table.update(2, 1, -1.0, 3, alpha=1.0, gamma=0.5) == pytest.approx(-1.0)
+    assert table.update(2, 0, 1.0, 0.0, 1, alpha=1.0, gamma=0.5) == pytest.approx(0.0)  # -1 + 0.5 * 2
+    assert table.update(2, 1, 1.0, 0.0, 3, alpha=1.0, gamma=0.5) == pytest.approx(-1.0)
     assert visit_rate(0, 0.8, 0.05) == 1.0 and visit_rate(3, 0.8, 0.05) == pytest.approx(4 ** -0.8)
     assert visit_rate(10**6, 0.8, 0.05) == 0.05
 
 
-def test_greedy_uses_only_tried_actions_and_prefers_hold_on_ties():
-    table = QTable.zeros(4, 4, hold_action=HOLD)
-    table.values[0] = [-1.0, -0.5, -0.2, -3.0]
-    table.visits[0] = 1
-    assert table.greedy(0) == 2
-    table.values[1] = [0.0, -0.5, -2.0, -3.0]  # action 0 untried: its 0 is optimism, not knowledge
-    table.visits[1] = [0, 1, 1, 1]
-    assert table.greedy(1) == HOLD
-    assert table.optimistic(1) == 0
-    table.values[2] = [-1.0, -1.0, -1.0, -1.0]
-    table.visits[2] = 1
-    assert table.greedy(2) == HOLD
-    assert table.greedy(3) is None
+def test_two_part_table_equals_one_table_at_the_multiplier():
+    """Linearity of the return: learning cost and SLA apart and combining them
+    with λ gives what one table learns for the reward -(cost + λ sla)."""
+    rng = np.random.default_rng(4)
+    split = QTable.zeros(5, 3, hold_action=0, multiplier=0.7)
+    single = QTable.zeros(5, 3, hold_action=0, multiplier=0.0)
+    for _ in range(400):
+        s, a, s2 = int(rng.integers(5)), int(rng.integers(3)), int(rng.integers(5))
+        cost, sla = float(rng.uniform(0, 2)), float(rng.exponential(1.0))
+        alpha = float(rng.uniform(0.1, 1.0))
+        split.update(s, a, cost, sla, s2, alpha, 0.8)
+        single.update(s, a, cost + 0.7 * sla, 0.0, s2, alpha, 0.8)
+    for s in range(5):
+        np.testing.assert_allclose(split.values(s), single.values(s), atol=1e-9)
+
+
+def test_dual_ascent_raises_the_multiplier_while_the_sla_is_missed():
+    assert dual_ascent(1.0, [4.0, 3.0], 0.2, 10.0) == pytest.approx(math.exp(0.2))  # median 3.5 budgets: +1, clipped
+    assert dual_ascent(1.0, [0.0, 0.0], 0.2, 10.0) == pytest.approx(math.exp(-0.2))  # no misses: down
+    assert dual_ascent(1.0, [1.0], 0.2, 10.0) == 1.0  # exactly the budget: at the constraint
+    assert dual_ascent(2.0, [1.5], 0.0, 10.0) == 2.0
+    # an infeasible outlier episode does not move it: the median does
+    assert dual_ascent(1.0, [0.0, 0.0, 500.0], 0.2, 10.0) == pytest.approx(math.exp(-0.2))
+    assert dual_ascent(9.9, [5.0], 0.2, 10.0) == 10.0  # the ceiling
 
 
 def test_epsilon_greedy_explores_at_the_configured_rate():
-    table = QTable.zeros(1, 4, hold_action=HOLD)
-    table.values[0] = [-1.0, -1.0, -0.1, -1.0]
+    table = QTable.zeros(1, 4, hold_action=1)
+    table.cost[0] = [-1.0, -1.0, -0.1, -1.0]
     rng = np.random.default_rng(7)
     picks = [table.epsilon_greedy(0, 0.2, rng) for _ in range(4000)]
     explored = np.mean([e for _, e in picks])
@@ -105,46 +115,160 @@ def test_policy_takes_the_greedy_action_of_a_known_table():
     policy = QLearningPolicy(untrained=True)
     policy.reset(context())
     obs = observation()
-    state = policy.mdp.observe(obs).state
-    policy.table.values[state] = [-3.0, -2.0, -1.0, -4.0]
-    policy.table.visits[state] = 5
+    step = policy.mdp.observe(obs)
+    policy.table.cost[step.state] = [-3.0, -2.0, -4.0, -1.0, -5.0, -6.0]
+    policy.table.visits[step.state] = 5
     decision = policy.decide(obs)
     assert decision.rule == "greedy"
-    assert decision.target == obs.target_replicas + 1  # up_1
-    assert decision.q_values == {"down_1": -3.0, "hold": -2.0, "up_1": -1.0, "up_2": -4.0}
-    assert decision.details["state"] == state and decision.details["action"] == "up_1"
+    assert decision.target == math.ceil(1.2 * step.model_size)  # size_x1.2
+    assert decision.q_values["size_x1.2"] == -1.0 and decision.q_values["hold"] == -3.0
+    assert decision.details["state"] == step.state and decision.details["action"] == "size_x1.2"
     for name in COMPONENTS:
         assert f"{name}_band" in decision.details
-    # an unvisited state: hold, and say why
-    other = policy.decide(observation(time_s=660.0, utilization=0.95, queue_length=50, target_replicas=3))
-    assert other.rule == "unseen_state" and other.target == 3
+
+
+def surge(time_s: float) -> Observation:
+    return observation(time_s=time_s, utilization=1.0, arrival_rate_rps=30.0, queue_length=200,
+                       forecast_rps=np.full(15, 30.0), target_replicas=2)
+
+
+def test_an_unlearned_state_falls_back_to_the_predictive_rule_and_says_so():
+    """Not "hold": a surge in a state the table never saw is met by the
+    predictive policy's size, and the decision record says why."""
+    from elastic_des.policies.predictive import PredictivePolicy
+
+    policy = QLearningPolicy(untrained=True)
+    policy.reset(context())
+    predictive = PredictivePolicy(headroom=0.1)
+    predictive.reset(context())
+    expected = predictive.decide(surge(660.0))
+    decision = policy.decide(surge(660.0))
+    assert decision.rule == "fallback_predictive"
+    assert decision.target == expected.target > 2  # scales out, does not hold
+    assert decision.details["fallback"] == {"policy": "predictive", "rule": expected.rule,
+                                            "target": expected.target, "reason": "unseen_state"}
+    assert decision.details["action"] == "fallback"
+    # a state with fewer than min_visits updates is not trusted either
+    state = policy.mdp.observe(surge(700.0)).state
+    policy.table.visits[state, HOLD] = 2
+    again = policy.decide(surge(720.0))
+    assert again.details["state"] == state
+    assert again.rule == "fallback_predictive" and again.details["fallback"]["reason"] == "visits 2 < min_visits 3"
+
+
+def test_the_fallback_is_recorded_in_a_run(make_cfg, tmp_path):
+    cfg = make_cfg("policy=q_learning", "policy.untrained=true", "scenario.duration_s=1200", "baseline.enabled=false",
+                   "output.requests=false")
+    run(cfg, tmp_path)
+    world_dir = next(p.parent for p in tmp_path.rglob("decisions.jsonl"))
+    records = [json.loads(line) for line in (world_dir / "decisions.jsonl").read_text().splitlines()]
+    assert records and all(r["rule"] == "fallback_predictive" for r in records)
+    assert all(r["details"]["fallback"]["reason"] == "unseen_state" for r in records)
 
 
 # -- state, reward, MDP ---------------------------------------------------
 
 def test_state_bands_follow_the_documented_rule():
     encoder = StateEncoder.from_config(StateConfig())
-    values = {"utilization": 0.5, "queue": 0.0, "trend": 1.2, "headroom": -5.0, "pending": 1.0, "recent_move": 1.0}
-    # 0.5 <= 0.5 -> band 0; 0 <= 0 -> 0; 1.2 > 1.05 -> 2; -5 <= -2 -> 0; 1 > 0 -> 1; +1 -> 2
-    assert encoder.bands(values) == (0, 0, 2, 0, 1, 2)
-    assert encoder.sizes == (4, 3, 3, 5, 2, 3) and encoder.n_states == 1080
-    for state in (0, 17, 1079):
+    values = {"load": 0.5, "queue": 0.0, "queue_growth": 0.5, "trend": 1.2, "pending": 1.0, "burst": 1.1,
+              "size": 5.0, "recent_move": 1.0}
+    # 0.5 <= 0.5 -> 0; 0 <= 0 -> 0; 0.5 > 0 -> 1; 1.2 > 1.05 -> 2; 1 > 0.5 -> 2; 1.1 <= 2 -> 0; 5 > 1.3 -> 3; +1 -> 2
+    assert encoder.bands(values) == (0, 0, 1, 2, 2, 0, 3, 2)
+    assert encoder.sizes == (4, 3, 2, 3, 3, 2, 4, 3) and encoder.n_states == 5184
+    for state in (0, 17, 5183):
         assert encoder.index(encoder.unindex(state)) == state
 
 
+def scaled(situation: dict, k: float, target: int) -> Observation:
+    """The observation of a fleet ``k`` times larger facing ``k`` times the traffic."""
+    counts = ("queue_length", "in_flight", "replicas_ready", "replicas_provisioning")
+    return observation(**{**situation, **{c: int(round(situation[c] * k)) for c in counts},
+                          "arrival_rate_rps": situation["arrival_rate_rps"] * k,
+                          "forecast_rps": situation["forecast_rps"] * k, "target_replicas": target})
+
+
+def test_state_means_the_same_at_1_and_at_100_requests_per_second():
+    """Scale invariance: a scaled copy of a situation (traffic, fleet, queue and
+    pending capacity all 100 times larger, the target at the same multiple of
+    the model size) lands in the same state, component by component."""
+    situations = [
+        dict(arrival_rate_rps=1.0, queue_length=0, in_flight=3, replicas_ready=1, replicas_provisioning=0,
+             forecast_rps=np.linspace(1.0, 1.3, 15), size=1.0),
+        dict(arrival_rate_rps=2.4, queue_length=6, in_flight=8, replicas_ready=2, replicas_provisioning=2,
+             forecast_rps=np.linspace(2.4, 2.0, 15), size=1.5),
+        dict(arrival_rate_rps=0.8, queue_length=1, in_flight=2, replicas_ready=2, replicas_provisioning=0,
+             forecast_rps=np.full(15, 0.8), size=0.5),
+    ]
+    for situation in situations:
+        size = situation.pop("size")
+        states = []
+        for k in (1.0, 100.0):
+            mdp = AutoscaleMDP(StateEncoder.from_config(StateConfig()), Reward(RewardConfig()), DEFAULT_ACTIONS, 300.0)
+            mdp.reset(context(max_replicas=1000))
+            model_size = mdp.needed(max(situation["forecast_rps"][:mdp.lead_ticks].max(),
+                                        situation["arrival_rate_rps"]) * k)
+            step = mdp.observe(scaled(situation, k, round(size * model_size)))
+            assert step.model_size == model_size
+            states.append(step)
+        one, hundred = states
+        assert one.bands == hundred.bands and one.state == hundred.state, situation
+        for name in ("load", "queue", "trend", "pending", "burst"):
+            assert one.values[name] == pytest.approx(hundred.values[name], rel=1e-9), name
+        assert hundred.model_size >= 10 * one.model_size  # the same state at a very different fleet size
+
+
+def test_burstiness_band_is_poisson_at_every_rate_and_bursty_when_the_rate_jumps(make_cfg):
+    """The per-second dispersion the controller measures is ~1 for Poisson
+    arrivals at 1 and at 100 req/s, and above the band edge for a rate that
+    jumps every 5 s (a doubly-stochastic Poisson process)."""
+    from elastic_des.engine.simulation import simulate_world
+    from elastic_des.factory import build
+
+    def dispersions(*overrides):
+        cfg = make_cfg("policy=predictive", "scenario.duration_s=1200", "scenario.workload.spikes=[]",
+                       "scenario.workload.diurnal_amplitude=0", *overrides)
+        workload = build_workload(cfg.scenario, 0)
+        result = simulate_world(cfg.world, cfg.scenario, cfg.controller, build(cfg.policy, "policy"),
+                                build(cfg.forecaster, "forecaster"), workload, 0)
+        return np.array([d["observation"]["arrival_dispersion"] for d in result.decisions])
+
+    edge = StateConfig().burst[0]
+    for rate in (1, 100):
+        poisson = dispersions(f"scenario.workload.base_rate_rps={rate}", "scenario.workload.noise_cv=0")
+        assert np.mean(poisson) == pytest.approx(1.0, abs=0.15)
+        assert np.mean(poisson <= edge) >= 0.95
+    bursty = dispersions("scenario.workload.base_rate_rps=100", "scenario.workload.noise_cv=0.5",
+                         "scenario.workload.noise_window_s=5")
+    assert np.mean(bursty > edge) >= 0.95
+
+
 def test_bad_band_edges_and_actions_are_config_errors():
-    with pytest.raises(ConfigError, match=r"policy.state.utilization = \[0.7, 0.5\]: edges must be strictly"):
-        StateEncoder({**StateConfig().__dict__, "utilization": [0.7, 0.5]})
-    with pytest.raises(ConfigError, match="policy.actions .* must include 0"):
-        QLearningPolicy(untrained=True, actions=[-1, 1])
+    with pytest.raises(ConfigError, match=r"policy.state.load = \[0.7, 0.5\]: edges must be strictly"):
+        StateEncoder({**StateConfig().__dict__, "load": [0.7, 0.5]})
+    with pytest.raises(ConfigError, match="policy.actions .* must include 'hold'"):
+        QLearningPolicy(untrained=True, actions=["-1", "+1"])
+    with pytest.raises(ConfigError, match=r"policy.actions\[1\] = 'x-2'"):
+        QLearningPolicy(untrained=True, actions=["hold", "x-2"])
+    with pytest.raises(ConfigError, match="must not repeat"):
+        parse_actions(["hold", "+1", "+1"])
     with pytest.raises(ConfigError, match="policy.reward.sla = -1.0"):
         Reward({**RewardConfig().__dict__, "sla": -1.0})
+    with pytest.raises(ConfigError, match="policy.min_visits = 0"):
+        QLearningPolicy(untrained=True, min_visits=0)
+
+
+def test_actions_meet_a_surge_in_one_step():
+    actions = parse_actions(DEFAULT_ACTIONS + ["+4"])
+    assert [a.name for a in actions] == ["hold", "down_1", "size_x1", "size_x1.2", "size_x1.5", "size_x2", "up_4"]
+    # at 40 replicas needed, x2 orders 80 at once; +4 adds four; x1.2 of 5 is 6 (not 7 by rounding)
+    assert actions[5].target(10, 40) == 80 and actions[6].target(10, 40) == 14
+    assert actions[3].target(10, 5) == 6 and actions[1].target(10, 40) == 9 and actions[0].target(10, 40) == 10
 
 
 def test_reward_terms():
     reward = Reward(RewardConfig(sla=2.0, cost=1.0, flap=0.5, cooldown=0.1))
-    # 2% missed with a 1% budget is two budgets, weighted 2; 3 of 4 reference replicas
-    assert reward.outcome(0.98, 3, 0.99, 4) == pytest.approx({"sla": 4.0, "cost": 0.75})
+    # 2% missed with a 1% budget is two budgets (unweighted: the multiplier combines); 3 of 4 reference replicas
+    assert reward.outcome(0.98, 3, 0.99, 4) == pytest.approx({"sla": 2.0, "cost": 0.75})
     assert reward.outcome(math.nan, 3, 0.99, 4)["sla"] == 0.0
     assert reward.stability(-1, +1) == {"flap": 0.5, "cooldown": 0.0}
     assert reward.stability(+1, +1) == {"flap": 0.0, "cooldown": 0.1}
@@ -154,34 +278,35 @@ def test_reward_terms():
 
 def test_mdp_rewards_the_previous_action_and_tracks_recent_moves():
     reward = Reward(RewardConfig(sla=1.0, cost=1.0, flap=0.5, cooldown=0.0))
-    mdp = AutoscaleMDP(StateEncoder.from_config(StateConfig()), reward, [-1, 0, 1, 2], 180.0)
+    mdp = AutoscaleMDP(StateEncoder.from_config(StateConfig()), reward, ["hold", "-1", "+1"], 180.0)
     mdp.reset(context())
     assert mdp.reference_replicas == mdp.needed(12.0)
     first = mdp.observe(observation(time_s=60.0))
     assert first.reward is None
-    assert mdp.act(observation(time_s=60.0), 2) == 3  # up 1 from 2
+    assert mdp.act(observation(time_s=60.0), first, 2) == 3  # up 1 from 2
     second = mdp.observe(observation(time_s=120.0, target_replicas=3, replicas_provisioning=1, sla_compliance=0.97))
-    assert second.values["recent_move"] == 1 and second.values["pending"] == 1
-    expected = 1.0 * 0.03 / 0.01 + 3 / mdp.reference_replicas  # no flap: nothing moved before
-    assert second.reward == pytest.approx(-expected)
-    assert mdp.act(observation(time_s=120.0, target_replicas=3), 0) == 2  # a reversal within the cooldown
+    assert second.values["recent_move"] == 1 and second.values["pending"] == 0.5
+    # no flap: nothing moved before; cost part and SLA part (3 budgets of 1%)
+    assert second.reward == pytest.approx((3 / mdp.reference_replicas, 3.0))
+    assert mdp.act(observation(time_s=120.0, target_replicas=3), second, 1) == 2  # a reversal within the cooldown
     third = mdp.observe(observation(time_s=180.0))
     assert third.reward_terms["flap"] == 0.5
-    assert mdp.act(observation(time_s=180.0, target_replicas=1), 0) == 1  # down at the minimum is a hold
-    assert action_names([-2, 0, 1]) == ["down_2", "hold", "up_1"]
+    assert mdp.act(observation(time_s=180.0, target_replicas=1), third, 1) == 1  # down at the minimum is a hold
 
 
 # -- model files ----------------------------------------------------------
 
 def test_save_load_round_trip(tmp_path):
-    values = np.random.default_rng(1).uniform(-5, 0, (1080, 4))
+    values = np.random.default_rng(1).uniform(-5, 0, (5184, 6))
     table = save_default_shaped(tmp_path / "m.npz", values)
     loaded, meta = QTable.load(tmp_path / "m.npz")
-    np.testing.assert_array_equal(loaded.values, table.values)
+    np.testing.assert_array_equal(loaded.cost, table.cost)
+    np.testing.assert_array_equal(loaded.sla, table.sla)
     np.testing.assert_array_equal(loaded.visits, table.visits)
-    assert meta["shape"] == [1080, 4] and meta["format_version"] == 1
+    assert meta["shape"] == [5184, 6] and meta["format_version"] == 2
+    assert loaded.multiplier == table.multiplier == RewardConfig().sla
     policy = QLearningPolicy(model_path=str(tmp_path / "m.npz"))
-    np.testing.assert_array_equal(policy.table.values, values)
+    np.testing.assert_array_equal(policy.table.cost, values)
 
 
 def test_truncated_model_is_a_config_error(tmp_path):
@@ -203,11 +328,19 @@ def test_truncated_model_is_a_config_error(tmp_path):
 def test_model_with_another_state_encoding_is_a_config_error(tmp_path):
     path = tmp_path / "m.npz"
     save_default_shaped(path)
-    state = {**StateConfig().__dict__, "utilization": [0.6, 0.8]}
-    with pytest.raises(ConfigError, match=r"m.json: state component 'utilization' has band edges \[0.5, 0.7, 0.85\]"):
+    state = {**StateConfig().__dict__, "load": [0.6, 0.8]}
+    with pytest.raises(ConfigError, match=r"m.json: state component 'load' has band edges \[0.5, 0.8, 1.0\], "
+                                          r"policy.state.load = \[0.6, 0.8\]"):
         QLearningPolicy(model_path=str(path), state=state)
-    with pytest.raises(ConfigError, match=r"trained with actions \[-1, 0, 1, 2\], policy.actions = \[-1, 0, 1\]"):
-        QLearningPolicy(model_path=str(path), actions=[-1, 0, 1])
+    with pytest.raises(ConfigError, match=r"trained with actions \['hold', '-1', 'x1.0', 'x1.2', 'x1.5', 'x2.0'\], "
+                                          r"policy.actions = \['hold', '\+1'\]"):
+        QLearningPolicy(model_path=str(path), actions=["hold", "+1"])
+    # a model from another state encoding (other components) names them
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["problem"]["state"]["components"] = [c for c in meta["problem"]["state"]["components"] if c["name"] != "burst"]
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=r"m.json: has no state component 'burst'"):
+        QLearningPolicy(model_path=str(path))
     with pytest.raises(ConfigError, match="model file .*missing.npz: not found"):
         QLearningPolicy(model_path=str(tmp_path / "missing.npz"))
     path.with_suffix(".json").write_text("{not json")
@@ -224,7 +357,7 @@ def test_shipped_model_runs_with_policy_q_learning(make_cfg, world):
     assert summary["run/policy"] == "q_learning" and summary["run/world"] == f"{world}/q_learning"
     assert summary["requests/total"] > 0
     meta = QLearningPolicy(world=world).metadata
-    assert meta["training"]["world"] == world and meta["training"]["scenario"] == "default"
+    assert meta["training"]["world"] == world and meta["training"]["distribution"]["validation"]
     assert shipped_model(world).with_suffix(".json").is_file()
     with pytest.raises(ConfigError, match=r"no model shipped for world 'h100' \(shipped: \['llm', 'slm'\]\)"):
         QLearningPolicy(world="h100")
@@ -249,7 +382,7 @@ def test_autoscale_env_contract(make_cfg):
     assert isinstance(info["state"], int) and info["time_s"] == 60.0
     rewards, steps, done = [], 0, False
     while not done:
-        obs, reward, terminated, truncated, info = env.step(2 if steps == 0 else HOLD)
+        obs, reward, terminated, truncated, info = env.step(5 if steps == 0 else HOLD)
         assert isinstance(reward, float) and reward <= 0
         assert not terminated
         rewards.append(reward)
@@ -262,7 +395,7 @@ def test_autoscale_env_contract(make_cfg):
         env.step(HOLD)
     # the same seed and actions give the same rewards; close() ends a run midway
     env.reset(seed=3)
-    again = [env.step(2 if i == 0 else HOLD)[1] for i in range(5)]
+    again = [env.step(5 if i == 0 else HOLD)[1] for i in range(5)]
     assert again == rewards[:5]
     env.close()
     with pytest.raises(ValueError, match="action = 9"):
@@ -271,45 +404,83 @@ def test_autoscale_env_contract(make_cfg):
     env.close()
 
 
-def test_training_on_a_tiny_budget_improves_the_greedy_policy(make_cfg, tmp_path):
-    # Half an hour in which the load triples: holding the starting fleet (all an
-    # untrained table does) overloads it, so there is something to learn. A
-    # coarse encoding (72 states, not 1080) makes 12 short episodes enough.
-    # Replicas of 16 sequences (7.5 req/s each at full load): two hold the start, not the end.
-    ramp = ("scenario.duration_s=1800", "scenario.slo.target_compliance=0.99", "world.model.max_num_seqs=16",
-            "scenario.workload.diurnal_amplitude=0", "scenario.workload.spikes=[]",
-            "scenario.workload.trend_per_hour=4")
-    coarse = ("policy.state.utilization=[0.8]", "policy.state.queue=[0]", "policy.state.headroom=[-1,0]")
-    cfg = make_cfg("task=train", "policy=q_learning", *ramp, *coarse, "train.episodes=12", "train.episode_s=1800",
-                   "train.jobs=1", "train.eval_every=100", "train.eval_windows=1",
-                   f"train.model_dir={tmp_path}", "train.model_name=tiny")
+TINY = ("task=train", "policy=q_learning", "train.episodes=4", "train.episode_s=1200", "train.episodes_per_round=2",
+        "train.eval_every=100", "train.eval_windows=1", "train.distribution.validation=[azure_conv]",
+        "train.distribution.validation_seeds=1", "train.distribution.rate_rps=[0.5,20]")
+
+
+def test_training_writes_coverage_and_the_validation_table(make_cfg, tmp_path):
+    cfg = make_cfg(*TINY, "train.jobs=1", f"train.model_dir={tmp_path}", "train.model_name=tiny")
     summary = run(cfg, tmp_path / "run")  # the run folder is replaced whole: the model goes beside it
-    assert summary["train/transitions"] == 12 * (1800 // 60 - 2)
-    assert summary["eval/final_reward"] > summary["eval/untrained_reward"]
-    assert summary["eval/final_sla"] > summary["eval/untrained_sla"]
-    curve = (tmp_path / "run" / "learning_curve.csv").read_text().splitlines()
-    assert len(curve) == 1 + 12 + 2
-    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 0
-    policy = QLearningPolicy(model_path=str(tmp_path / "tiny.npz"), state=cfg.policy.state)
-    assert policy.metadata["training"]["episodes"] == 12
+    assert summary["train/transitions"] == 4 * (1200 // 60 - 2)
+    visited = summary["train/states_visited"]
+    assert 0 < visited < summary["train/states"] == 5184
+    assert summary["train/state_coverage"] == pytest.approx(visited / 5184)
+    assert summary["train/cpu_s"] > 0 and summary["train/lagrange_multiplier"] > 0
+    coverage = (tmp_path / "run" / "state_coverage.csv").read_text().splitlines()
+    assert len(coverage) == 1 + visited and coverage[0].startswith("state,load,queue,")
+    validation = (tmp_path / "run" / "validation.csv").read_text().splitlines()
+    assert len(validation) == 1 + 2 and "azure_conv" in validation[1]  # untrained and trained
+    assert 0 <= summary["validation/azure_conv/sla_compliance"] <= 1
+    curve = (tmp_path / "run" / "learning_curve.csv").read_text()
+    assert "synthetic" in curve and "validation" in curve
+    policy = QLearningPolicy(model_path=str(tmp_path / "tiny.npz"))
+    assert policy.metadata["training"]["episodes"] == 4
     assert policy.metadata["config_hash"] == summary["train/config_hash"]
+    assert policy.table.multiplier == summary["train/lagrange_multiplier"]
 
 
-def test_training_result_does_not_depend_on_worker_processes(make_cfg, tmp_path):
-    common = ("task=train", "policy=q_learning", "scenario.duration_s=3600", "train.episodes=4",
-              "train.episode_s=900", "train.episodes_per_round=2", "train.eval_every=100", "train.eval_windows=1",
-              f"train.model_dir={tmp_path}")
-    for jobs in (1, 2):
-        run(make_cfg(*common, f"train.jobs={jobs}", f"train.model_name=j{jobs}"), tmp_path / f"out{jobs}")
-    one, _ = QTable.load(tmp_path / "j1.npz")
-    two, _ = QTable.load(tmp_path / "j2.npz")
-    assert one.visits.sum() > 0
-    np.testing.assert_array_equal(one.values, two.values)
-    np.testing.assert_array_equal(one.visits, two.visits)
+def test_training_is_deterministic_for_a_seed_whatever_the_worker_processes(make_cfg, tmp_path):
+    digests = []
+    for name, jobs, seed in (("a", 1, 3), ("b", 2, 3), ("c", 1, 4)):
+        run(make_cfg(*TINY, f"seed={seed}", f"train.jobs={jobs}", f"train.model_dir={tmp_path}",
+                     f"train.model_name={name}"), tmp_path / name)
+        digests.append(json.loads((tmp_path / f"{name}.json").read_text())["npz_sha256"])
+    assert digests[0] == digests[1]  # same seed: byte-identical tables, 1 or 2 processes
+    assert digests[0] != digests[2]  # another seed draws other scenarios
 
 
 def test_train_task_needs_the_q_learning_policy(make_cfg):
     with pytest.raises(ConfigError, match="policy = .*ThresholdPolicy.*add policy=q_learning"):
         run(make_cfg("task=train"))
-    with pytest.raises(ConfigError, match="train.episode_s = 999999.0"):
-        run(make_cfg("task=train", "policy=q_learning", "train.episode_s=999999"))
+    with pytest.raises(ConfigError, match="train.episode_s = 60.0"):
+        run(make_cfg("task=train", "policy=q_learning", "train.episode_s=60"))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.distribution.rate_rps=[100,0.5]", r"train.distribution.rate_rps = \[100.0, 0.5\]: inverted range"),
+    ("train.distribution.noise_cv=[]", r"train.distribution.noise_cv = \[\]: must be a range \[low, high\]"),
+    ("train.distribution.rate_rps=[0,10]", r"train.distribution.rate_rps = \[0.0, 10.0\]: must be > 0"),
+    ("train.distribution.replays=[default,nowhere]", r"train.distribution.replays\[1\]: unknown scenario 'nowhere'"),
+    ("train.distribution.validation=[flash_crwd]", r"train.distribution.validation\[0\]: unknown scenario 'flash_crwd'"),
+    ("train.distribution.validation=[default]", r"train.distribution.validation = \['default'\]: \['default'\] "
+                                                r"also in train.distribution.replays"),
+    ("train.distribution.validation=[]", r"train.distribution.validation = \[\]: must name at least one"),
+])
+def test_bad_training_distribution_is_a_config_error_naming_the_field(make_cfg, override, message):
+    with pytest.raises(ConfigError, match=message):
+        run(make_cfg("task=train", "policy=q_learning", override))
+
+
+def test_validation_scenario_replaying_a_training_trace_is_refused(make_cfg, tmp_path):
+    from elastic_des.agent.distribution import validate_distribution
+
+    cfg = make_cfg("task=train", "policy=q_learning", "train.distribution.replays=[azure_conv]",
+                   "train.distribution.validation=[flash_crowd]")
+    validate_distribution(cfg.train, cfg.scenario)  # disjoint: fine
+    import elastic_des.agent.distribution as distribution
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    for name in ("azure_conv", "flash_crowd"):
+        (scenarios / f"{name}.yaml").write_text((distribution.SCENARIO_DIR / f"{name}.yaml").read_text())
+    (scenarios / "azure_conv_copy.yaml").write_text((distribution.SCENARIO_DIR / "azure_conv.yaml").read_text()
+                                                     .replace("name: azure_conv", "name: azure_conv_copy"))
+    original = distribution.SCENARIO_DIR
+    distribution.SCENARIO_DIR = scenarios
+    try:
+        cfg.train.distribution.validation = ["azure_conv_copy"]
+        with pytest.raises(ConfigError, match=r"'azure_conv_copy' replays trace 'AzureLLMInferenceTrace_conv.csv', "
+                                              r"as training replay 'azure_conv' does"):
+            validate_distribution(cfg.train, cfg.scenario)
+    finally:
+        distribution.SCENARIO_DIR = original

@@ -27,8 +27,8 @@ def test_readme_explain_example_matches_a_fresh_run(tmp_path):
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-2000:]
 
-    run("output.requests=true")  # python run.py, as the README says
-    run("task=explain", "explain.run_dir=outputs/runs/default__threshold__0", "explain.tick=600")
-    result = json.loads((tmp_path / "outputs/explain/slm/default__threshold__0/tick600__hold/explain.json").read_text())
+    run()  # python run.py, as the README says
+    run("task=explain", "explain.run_dir=outputs/runs/default__threshold__0", "explain.tick=601")
+    result = json.loads((tmp_path / "outputs/explain/slm/default__threshold__0/tick601__hold/explain.json").read_text())
     assert result["explain/decision"] == quoted("decision")
     assert result["explain/counterfactual"] == quoted("counterfactual")

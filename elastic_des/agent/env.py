@@ -18,11 +18,13 @@ Observation
     ``info["state"]`` is the state number a Q-table is indexed by,
     ``info["details"]`` the values behind the bands.
 Action
-    an index into ``action_names`` (a ``Discrete(n_actions)``); the deltas
-    come from ``policy.actions`` (default down 1, hold, up 1, up 2).
+    an index into ``action_names`` (a ``Discrete(n_actions)``); the actions
+    come from ``policy.actions`` (see :mod:`elastic_des.agent.actions`).
 Reward
-    of the action just taken, measured over the tick that followed it; see
-    :mod:`elastic_des.agent.reward`. Always <= 0.
+    of the action just taken, measured over the tick that followed it:
+    ``-(cost part + reward.sla × SLA part)``, see
+    :mod:`elastic_des.agent.reward`; ``info["reward_parts"]`` holds the two
+    parts for a constrained learner. Always <= 0.
 End
     the scenario's end is a time limit, so the last step returns
     ``truncated=True`` (``terminated`` is always False). It comes at the last
@@ -95,7 +97,7 @@ class _SteppedPolicy(Policy):
         action = self.to_sim.get()
         if action is _ABORT:
             raise _Aborted()
-        target = self.mdp.act(obs, action)
+        target = self.mdp.act(obs, step, action)
         return Decision(target, "agent", {**details, "action": self.mdp.names[action]})
 
 
@@ -116,6 +118,7 @@ class AutoscaleEnv:
         self.observation_sizes = self.mdp.encoder.sizes
         self.action_names = list(self.mdp.names)
         self.n_actions = self.mdp.n_actions
+        self.multiplier = self.mdp.reward.weights["sla"]
         self._thread: Optional[threading.Thread] = None
         self._awaiting_action = False
         self._finished = True
@@ -173,8 +176,9 @@ class AutoscaleEnv:
         if kind == "step":
             self._awaiting_action = True
         info = {"state": step.state, "time_s": obs.time_s, "target_replicas": obs.target_replicas,
-                "details": details}
-        return kind, np.asarray(step.bands, dtype=np.int64), step.reward, info
+                "details": details, "reward_parts": step.reward}
+        reward = None if step.reward is None else -(step.reward[0] + self.multiplier * step.reward[1])
+        return kind, np.asarray(step.bands, dtype=np.int64), reward, info
 
     def _raise_error(self, message: tuple) -> None:
         if message[0] == "error":

@@ -4,15 +4,26 @@ The controller observes the fleet every tick and asks for a target. Seen as
 an MDP (the Gymnasium vocabulary):
 
 * **observation**: the band of each state component of
-  :mod:`elastic_des.agent.state` (utilization, queue, forecast trend,
-  forecast headroom, pending replicas, recent move), numbered into one state;
-* **action**: an index into ``actions``, a list of replica deltas
-  (default ``[-1, 0, +1, +2]``: down 1, hold, up 1, up 2); the target is
-  kept within the fleet's bounds, so down at the minimum is a hold;
-* **reward**: read one tick later, see :mod:`elastic_des.agent.reward`.
+  :mod:`elastic_des.agent.state` (load, queue and its growth, forecast
+  trend, pending capacity, burstiness, size relative to the model, recent
+  move), numbered into one state;
+* **action**: an index into ``actions`` (:mod:`elastic_des.agent.actions`):
+  hold, a replica step, or a multiple of the model size;
+* **reward**: read one tick later, see :mod:`elastic_des.agent.reward`: a
+  cost part and an SLA part, which the Lagrange multiplier combines.
+
+The model size is what queueing theory asks for now: the Erlang C size
+(:func:`~elastic_des.theory.replicas_for_slo`) for the higher of the
+forecast peak within the cold-start lead and the rate observed in the last
+tick, with the measured mean service time (``Observation.service_mean_s``,
+the prior until something completes), and then the highest such size of the
+last ``cooldown_s`` (the HPA's downscale stabilization: a noisy minute must
+not pull an ``x`` action below what the previous minutes needed, or the
+agent would chase the noise up and down). It anchors both the ``size`` state
+component and the ``x`` actions, so neither depends on the traffic's scale.
 
 :class:`AutoscaleMDP` holds what this needs to remember between ticks (the
-last move and the pending action), so both the in-loop
+last move, the previous queue and the pending action), so both the in-loop
 :class:`~elastic_des.agent.policy.QLearningPolicy` and the stepped
 :class:`~elastic_des.agent.env.AutoscaleEnv` see the very same problem.
 """
@@ -23,28 +34,16 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
+from elastic_des.agent.actions import parse_actions
 from elastic_des.agent.reward import Reward
 from elastic_des.agent.state import StateEncoder
 from elastic_des.errors import ConfigError, require
 from elastic_des.engine.observation import Observation
+from elastic_des.policies.hpa import StabilizationWindow
 from elastic_des.theory import replicas_for_slo
 
 if TYPE_CHECKING:  # policies import this module: importing them here would be circular
     from elastic_des.engine.policy import PolicyContext
-
-
-def action_names(deltas: Sequence[int]) -> list[str]:
-    """``hold``, ``up_1``, ``down_2`` … for replica deltas."""
-    return ["hold" if d == 0 else f"{'up' if d > 0 else 'down'}_{abs(d)}" for d in deltas]
-
-
-def validate_actions(deltas: Sequence[int], field: str = "policy.actions") -> list[int]:
-    values = list(deltas)
-    if not all(isinstance(d, int) and not isinstance(d, bool) for d in values):
-        raise ConfigError(f"{field} = {values}: replica deltas must be integers")
-    require(0 in values, field, values, "must include 0 (hold)")
-    require(len(set(values)) == len(values), field, values, "must not repeat a delta")
-    return values
 
 
 @dataclass(frozen=True)
@@ -52,34 +51,40 @@ class Step:
     """What the agent sees at a decision tick.
 
     state: the state number; values and bands: each component's value and band;
-    reward: of the previous action (None at the first tick), with its terms.
+    reward: of the previous action (None at the first tick): its cost part
+    (cost and stability terms) and its SLA part (error budgets missed), and
+    the terms; the scalar reward is ``-(cost + multiplier × sla)``.
+    model_size: the Erlang C size the ``x`` actions multiply.
     """
 
     state: int
     values: dict[str, float]
     bands: tuple[int, ...]
-    reward: Optional[float]
+    reward: Optional[tuple[float, float]]
     reward_terms: Optional[dict[str, float]]
-    needed_replicas: int
+    model_size: int
     forecast_peak_rps: float
+    service_s: float
 
 
 class AutoscaleMDP:
     """Turns observations into states and rewards, and actions into targets."""
 
-    def __init__(self, encoder: StateEncoder, reward: Reward, deltas: Sequence[int], cooldown_s: float,
+    def __init__(self, encoder: StateEncoder, reward: Reward, actions: Sequence[str], cooldown_s: float,
                  field: str = "policy"):
         require(math.isfinite(cooldown_s) and cooldown_s >= 0, f"{field}.cooldown_s", cooldown_s,
                 "must be finite and >= 0")
         self.encoder, self.reward = encoder, reward
-        self.deltas = validate_actions(deltas, f"{field}.actions")
-        self.names = action_names(self.deltas)
-        self.hold_action = self.deltas.index(0)
+        self.actions = parse_actions(actions, f"{field}.actions")
+        self.specs = [a.spec for a in self.actions]
+        self.names = [a.name for a in self.actions]
+        self.hold_action = self.names.index("hold")
         self.cooldown_s = float(cooldown_s)
+        self.recent_sizes = StabilizationWindow(self.cooldown_s)
 
     @property
     def n_actions(self) -> int:
-        return len(self.deltas)
+        return len(self.actions)
 
     def reset(self, context: "PolicyContext") -> None:
         self.context = context
@@ -90,17 +95,23 @@ class AutoscaleMDP:
         self.lead_ticks = math.ceil(context.cold_start_s / context.tick_s) + 1
         self.last_move_s = -math.inf
         self.last_direction = 0
+        self._move_before = (self.last_move_s, self.last_direction)
+        self.previous_queue = 0.0
+        self.recent_sizes.clear()
         self._pending_terms: Optional[dict[str, float]] = None
 
-    def needed(self, rate_rps: float) -> int:
+    def needed(self, rate_rps: float, service_s: Optional[float] = None) -> int:
         c = self.context
-        return replicas_for_slo(rate_rps, c.mean_service_s, c.slots_per_replica, c.slo_latency_s, c.slo_target,
-                                max_replicas=10**6)
+        return replicas_for_slo(rate_rps, c.mean_service_s if service_s is None else service_s,
+                                c.slots_per_replica, c.slo_latency_s, c.slo_target, max_replicas=10**6)
 
     def initial_replicas(self) -> int:
         """The Erlang C size for the planned mean rate, within the fleet's bounds."""
         c = self.context
-        return min(max(self.needed(c.mean_rate_rps), c.min_replicas), c.max_replicas)
+        return self.bounded(self.needed(c.mean_rate_rps))
+
+    def bounded(self, target: int) -> int:
+        return min(max(target, self.context.min_replicas), self.context.max_replicas)
 
     def recent_move(self, now_s: float) -> int:
         return self.last_direction if now_s - self.last_move_s < self.cooldown_s else 0
@@ -110,20 +121,31 @@ class AutoscaleMDP:
         forecast = obs.forecast_rps
         if len(forecast) == 0:
             raise ConfigError("controller.forecast_horizon_ticks: the q_learning state needs a forecast")
-        peak = float(max(forecast[: self.lead_ticks].max(), 0.0))
-        needed = self.needed(peak)
+        service = obs.service_mean_s if math.isfinite(obs.service_mean_s) and obs.service_mean_s > 0 \
+            else self.context.mean_service_s
+        peak = float(max(forecast[: self.lead_ticks].max(), obs.arrival_rate_rps, 0.0))
+        model_size = self.recent_sizes.record(obs.time_s, self.needed(peak, service))
         # The forecaster's own slope: the observed rate is too noisy a reference
         # (a one-minute burst would read as a falling trend).
         now, horizon = float(forecast[0]), float(forecast[-1])
         trend = horizon / now if now > 0 else (math.inf if horizon > 0 else 1.0)
+        ready = obs.replicas_ready
+        slots = ready * obs.slots_per_replica
+        offered = obs.arrival_rate_rps * service
+        queue = obs.queue_length / max(ready, 1)
         values = {
-            "utilization": obs.utilization,
-            "queue": obs.queue_length / max(obs.replicas_ready, 1),
+            "load": offered / slots if slots else (math.inf if offered > 0 else 0.0),
+            "queue": queue,
+            "queue_growth": queue - self.previous_queue,
             "trend": trend,
-            "headroom": float(obs.target_replicas - needed),
-            "pending": float(obs.replicas_provisioning),
+            # Capacity ordered but not serving yet: a share of what serves, so a
+            # fleet of 40 with 2 starting reads like a fleet of 4 with none.
+            "pending": obs.replicas_provisioning / ready if ready else (math.inf if obs.replicas_provisioning else 0.0),
+            "burst": obs.arrival_dispersion,
+            "size": obs.target_replicas / model_size,
             "recent_move": float(self.recent_move(obs.time_s)),
         }
+        self.previous_queue = queue
         bands = self.encoder.bands(values)
         reward = terms = None
         if self._pending_terms is not None:
@@ -131,24 +153,19 @@ class AutoscaleMDP:
             terms = {**self.reward.outcome(obs.sla_compliance, billed, self.context.slo_target,
                                            self.reference_replicas),
                      **self._pending_terms}
-            reward = -sum(terms.values())
+            reward = (terms["cost"] + terms["flap"] + terms["cooldown"], terms["sla"])
             self._pending_terms = None
-        return Step(self.encoder.index(bands), values, bands, reward, terms, needed, peak)
+        return Step(self.encoder.index(bands), values, bands, reward, terms, model_size, peak, service)
 
-    def act(self, obs: Observation, action: int) -> int:
-        """The target of ``action`` at this tick; remembers the move for the
-        next reward and the recent-move component."""
+    def target(self, obs: Observation, step: Step, action: int) -> int:
+        """The target ``action`` asks for at this tick, within the fleet's bounds."""
         if not 0 <= action < self.n_actions:
             raise ValueError(f"action = {action}: must be in [0, {self.n_actions})")
-        c, current = self.context, obs.target_replicas
-        target = min(max(current + self.deltas[action], c.min_replicas), c.max_replicas)
-        self._move_before = (self.last_move_s, self.last_direction)
-        self.moved(obs, target)
-        return target
+        return self.bounded(self.actions[action].target(obs.target_replicas, step.model_size))
 
-    def moved(self, obs: Observation, target: int) -> None:
-        """Remember the move to ``target`` at this tick (the next reward's
-        stability terms and the recent-move component)."""
+    def commit(self, obs: Observation, target: int) -> None:
+        """Remember a move to ``target`` for the next reward and the recent-move component."""
+        self._move_before = (self.last_move_s, self.last_direction)
         current = obs.target_replicas
         direction = (target > current) - (target < current)
         self._pending_terms = self.reward.stability(direction, self.recent_move(obs.time_s))
@@ -156,9 +173,16 @@ class AutoscaleMDP:
             self.last_move_s, self.last_direction = obs.time_s, direction
 
     def replace_move(self, obs: Observation, target: int) -> None:
-        """The move of this tick was to ``target``, not what :meth:`act` chose."""
+        """The move of this tick was to ``target``, not the one committed (a
+        counterfactual replay forced it): remember that one instead."""
         self.last_move_s, self.last_direction = self._move_before
-        self.moved(obs, target)
+        self.commit(obs, target)
+
+    def act(self, obs: Observation, step: Step, action: int) -> int:
+        """The target of ``action``, committed."""
+        target = self.target(obs, step, action)
+        self.commit(obs, target)
+        return target
 
     def details(self, step: Step) -> dict[str, Any]:
         """The numbers behind a state, for a Decision's ``details``."""
@@ -166,10 +190,12 @@ class AutoscaleMDP:
             **{name: step.values[name] for name in step.values},
             **{f"{name}_band": band for name, band in zip(step.values, step.bands)},
             "state": step.state,
-            "needed_replicas": step.needed_replicas,
+            "model_size": step.model_size,
             "forecast_peak_rps": step.forecast_peak_rps,
+            "service_s": step.service_s,
             "lead_ticks": self.lead_ticks,
-            "reward": step.reward,
+            "reward_cost": None if step.reward is None else step.reward[0],
+            "reward_sla": None if step.reward is None else step.reward[1],
             **({f"reward/{k}": v for k, v in step.reward_terms.items()} if step.reward_terms else {}),
         }
 
@@ -177,7 +203,7 @@ class AutoscaleMDP:
         """The problem definition, for a model file's metadata."""
         return {
             "state": self.encoder.describe(),
-            "actions": [{"name": n, "delta": d} for n, d in zip(self.names, self.deltas)],
+            "actions": [{"name": a.name, "spec": a.spec} for a in self.actions],
             "reward": self.reward.describe(),
             "cooldown_s": self.cooldown_s,
         }

@@ -1,23 +1,32 @@
-"""A tabular Q-learning autoscaler.
+"""A tabular Q-learning autoscaler that falls back to a safe rule when unsure.
 
-At each tick the policy bands the observation into a state (utilization,
-queue, forecast trend, forecast headroom, pending replicas, recent move; see
-:mod:`elastic_des.agent.state`) and takes the action with the highest learned
-value among those it has tried in that state: scale down 1, hold, up 1 or
-up 2 by default. In a state it never visited in training it holds, and says
-so (rule ``unseen_state``).
+At each tick the policy bands the observation into a state (load, queue and
+its growth, forecast trend, pending capacity, burstiness, size relative to
+the model size, recent move; see :mod:`elastic_des.agent.state`) and takes
+the action with the highest learned value ``cost + λ · sla`` among those it
+has tried in that state: hold, a replica step, or a multiple of the Erlang C
+model size (:mod:`elastic_des.agent.actions`).
+
+A state the table has not learned (fewer than ``min_visits`` updates) is no
+knowledge, and holding there is not safe: one unseen state held a single
+replica for 44 minutes of a surge. There the policy does what the
+predictive policy (:class:`~elastic_des.policies.predictive.PredictivePolicy`,
+``fallback_headroom``) would, and says so: rule ``fallback_predictive``,
+``details["fallback"]`` with the reason and the predictive rule that fired.
+The predictive policy sees every tick, so its scale-in window is current
+whenever it is needed.
 
 Without ``model_path`` it loads the model shipped with the package for the
 world it sizes (``elastic_des/data/models/q_learning_<world>.npz``, ``slm``
-and ``llm``, trained on the default scenario; see the README there): what
-pays off with a 90 s cold start does not with a 10-minute one. A model only
-fits the state encoding and actions it was trained with; loading it under
-others is a ConfigError.
+and ``llm``, trained over a distribution of scenarios; see the README
+there). A model only fits the state encoding and actions it was trained
+with; loading it under others is a ConfigError naming what differs.
 
-Training (``python run.py experiment=train``, :mod:`elastic_des.agent.training`)
-runs this same policy inside the controller loop with :meth:`learn` switched
-on: ε-greedy actions and a Bellman update of the previous (state, action) at
-each tick, with the reward observed since.
+Training (``python run.py task=train policy=q_learning``,
+:mod:`elastic_des.agent.training`) runs this same policy inside the
+controller loop with :meth:`learn` switched on: ε-greedy actions and a
+Bellman update of the previous (state, action) at each tick, with the
+reward observed since.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from elastic_des.agent.state import StateConfig, StateEncoder
 from elastic_des.errors import ConfigError
 from elastic_des.engine.observation import Observation
 from elastic_des.engine.policy import Decision, Policy, PolicyContext
+from elastic_des.policies.predictive import PredictivePolicy
 
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -56,26 +66,35 @@ class QLearningPolicy(Policy):
     def __init__(
         self,
         model_path: Optional[str] = None,
-        actions: Any = (-1, 0, 1, 2),
+        actions: Any = ("hold", "-1", "x1.0", "x1.2", "x1.5", "x2.0"),
         state: Any = None,
         reward: Any = None,
         cooldown_s: float = 300.0,
         initial_replicas: Optional[int] = None,
         untrained: bool = False,
         world: Optional[str] = None,
+        min_visits: int = 3,
+        fallback_headroom: float = 0.1,
     ):
         if initial_replicas is not None and initial_replicas < 0:
             raise ConfigError(f"policy.initial_replicas = {initial_replicas}: must be >= 0 or null")
+        if not (isinstance(min_visits, int) and min_visits >= 1):
+            raise ConfigError(f"policy.min_visits = {min_visits!r}: must be an integer >= 1")
+        if fallback_headroom < 0:
+            raise ConfigError(f"policy.fallback_headroom = {fallback_headroom}: must be >= 0")
         self.mdp = AutoscaleMDP(
             StateEncoder.from_config(state if state is not None else StateConfig()),
             Reward(reward if reward is not None else RewardConfig()),
             list(actions), cooldown_s,
         )
         self.initial = initial_replicas
+        self.min_visits = min_visits
+        self.fallback = PredictivePolicy(headroom=fallback_headroom)
         if untrained:
             if model_path is not None:
                 raise ConfigError(f"policy.untrained = true: conflicts with policy.model_path = {model_path!r}")
-            self.table = QTable.zeros(self.mdp.encoder.n_states, self.mdp.n_actions, self.mdp.hold_action)
+            self.table = QTable.zeros(self.mdp.encoder.n_states, self.mdp.n_actions, self.mdp.hold_action,
+                                      self.mdp.reward.weights["sla"])
             self.model_path, self.metadata = None, {}
         else:
             self.model_path = Path(model_path) if model_path is not None else shipped_model(world)
@@ -90,6 +109,7 @@ class QLearningPolicy(Policy):
     def reset(self, context: PolicyContext) -> None:
         super().reset(context)
         self.mdp.reset(context)
+        self.fallback.reset(context)
         self._previous: Optional[tuple[int, int]] = None
 
     def initial_replicas(self) -> int:
@@ -98,36 +118,50 @@ class QLearningPolicy(Policy):
 
     def decide(self, obs: Observation) -> Decision:
         step = self.mdp.observe(obs)
+        safe = self.fallback.decide(obs)  # every tick, so its scale-in window stays current
         learning = self.learning
         if learning is not None and self._previous is not None:
-            learning.record(self.table, *self._previous, step.reward, step.state)
+            learning.record(self.table, *self._previous, *step.reward, step.state)
+        fallback = None
         if learning is not None:
             action, explored = self.table.epsilon_greedy(step.state, learning.epsilon, learning.rng)
             rule = "explore" if explored else "greedy"
         else:
-            greedy = self.table.greedy(step.state)
-            action, rule = (self.mdp.hold_action, "unseen_state") if greedy is None else (greedy, "greedy")
-        self._previous = (step.state, action)
-        target = self.mdp.act(obs, action)
-        details = {**self.mdp.details(step), "action": self.mdp.names[action],
-                   "visits": int(self.table.visits[step.state].sum())}
+            action = self.table.greedy(step.state, self.min_visits)
+            rule = "greedy"
+            if action is None:
+                visits = int(self.table.visits[step.state].sum())
+                fallback = {"policy": "predictive", "rule": safe.rule, "target": safe.target,
+                            "reason": "unseen_state" if visits == 0 else f"visits {visits} < min_visits {self.min_visits}"}
+                rule = "fallback_predictive"
+        self._previous = None if action is None else (step.state, action)
+        if action is None:
+            target = self.mdp.bounded(safe.target)
+            self.mdp.commit(obs, target)
+        else:
+            target = self.mdp.act(obs, step, action)
+        details = {**self.mdp.details(step), "action": "fallback" if action is None else self.mdp.names[action],
+                   "visits": int(self.table.visits[step.state].sum()), "multiplier": self.table.multiplier}
+        if fallback is not None:
+            details["fallback"] = fallback
         # An untried action's 0 is a placeholder, not an estimate: report it as NaN (null in JSON).
-        q = np.where(self.table.visits[step.state] > 0, self.table.values[step.state], np.nan)
+        q = np.where(self.table.visits[step.state] > 0, self.table.values(step.state), np.nan)
         return Decision(target, rule, details, {name: float(v) for name, v in zip(self.mdp.names, q)})
 
     def applied(self, obs: Observation, decided: int, target: int) -> None:
-        # The next state's recent move and the next reward follow the move that happened.
+        # The next state's recent move and the next reward follow the move that
+        # happened; a forced target is no action of the table's, so it starts no transition.
         self.mdp.replace_move(obs, target)
-        delta = target - obs.target_replicas
-        if self._previous is not None and delta in self.mdp.deltas:
-            self._previous = (self._previous[0], self.mdp.deltas.index(delta))
+        if target != decided:
+            self._previous = None
+        self.fallback.applied(obs, decided, target)
 
 
 class Learning:
     """How one run learns (discount, learning-rate schedule, exploration) and
     the transitions it saw.
 
-    ``transitions`` are ``(state, action, reward, next_state)`` in order, so a
+    ``transitions`` are ``(state, action, cost, sla, next_state)`` in order, so a
     trainer can apply them with :meth:`update` to another copy of the table
     (see :mod:`elastic_des.agent.training`) exactly as they were applied here.
     """
@@ -144,15 +178,15 @@ class Learning:
             raise ConfigError(f"train.epsilon = {epsilon}: must be in [0, 1]")
         self.gamma, self.alpha_power, self.alpha_min = gamma, alpha_power, alpha_min
         self.epsilon, self.rng = epsilon, rng
-        self.transitions: list[tuple[int, int, float, int]] = []
+        self.transitions: list[tuple[int, int, float, float, int]] = []
 
-    def update(self, table: QTable, state: int, action: int, reward: float, next_state: int) -> None:
+    def update(self, table: QTable, state: int, action: int, cost: float, sla: float, next_state: int) -> None:
         alpha = visit_rate(int(table.visits[state, action]), self.alpha_power, self.alpha_min)
-        table.update(state, action, reward, next_state, alpha, self.gamma)
+        table.update(state, action, cost, sla, next_state, alpha, self.gamma)
 
-    def record(self, table: QTable, state: int, action: int, reward: float, next_state: int) -> None:
-        self.update(table, state, action, reward, next_state)
-        self.transitions.append((state, action, reward, next_state))
+    def record(self, table: QTable, state: int, action: int, cost: float, sla: float, next_state: int) -> None:
+        self.update(table, state, action, cost, sla, next_state)
+        self.transitions.append((state, action, cost, sla, next_state))
 
 
 def check_compatible(metadata: dict, mdp: AutoscaleMDP, path: Path) -> None:
@@ -173,9 +207,9 @@ def check_compatible(metadata: dict, mdp: AutoscaleMDP, path: Path) -> None:
     if set(components) != {c["name"] for c in expected["state"]["components"]}:
         raise ConfigError(f"model {meta_file}: state components {sorted(components)} != "
                           f"{[c['name'] for c in expected['state']['components']]}")
-    got_actions = [a["delta"] for a in trained.get("actions", [])]
-    if got_actions != mdp.deltas:
-        raise ConfigError(f"model {meta_file}: trained with actions {got_actions}, policy.actions = {mdp.deltas}")
+    got_actions = [a.get("spec") for a in trained.get("actions", [])]
+    if got_actions != mdp.specs:
+        raise ConfigError(f"model {meta_file}: trained with actions {got_actions}, policy.actions = {mdp.specs}")
     if tuple(metadata["shape"]) != (mdp.encoder.n_states, mdp.n_actions):
         raise ConfigError(f"model {meta_file}: table shape {tuple(metadata['shape'])} != "
                           f"({mdp.encoder.n_states} states, {mdp.n_actions} actions) of the policy's encoding")
@@ -187,24 +221,32 @@ class QLearningConfig:
 
     model_path: a model's .npz (its .json metadata alongside); null loads the
     model shipped with the package for ``world``.
-    actions: replica deltas the agent chooses from; must match the model.
+    actions: what the agent chooses from (``hold``, ``+n``/``-n`` replica
+        steps, ``xf`` multiples of the model size; see
+        :mod:`elastic_des.agent.actions`); must match the model.
     state: band edges of the state components; must match the model.
     reward: reward weights, used when training.
     cooldown_s: how long a scaling move counts as recent (state and reward).
     initial_replicas: warm replicas at t=0; null sizes them by Erlang C for
     the scenario's planned mean rate.
-    untrained: start from an all-zero table instead of a model (it holds in
-    every state until trained); the starting point of training.
+    untrained: start from an all-zero table instead of a model (it falls
+    back to the predictive rule in every state until trained); the starting
+    point of training.
+    min_visits: a state with fewer updates than this is not trusted: the
+    policy falls back to the predictive rule there (rule ``fallback_predictive``).
+    fallback_headroom: the fallback predictive policy's ``headroom``.
     world: the name of the world the policy sizes (``${world.name}``), which
     picks the shipped model.
     """
 
     _target_: str = "elastic_des.agent.policy.QLearningPolicy"
     model_path: Optional[str] = None
-    actions: list[int] = field(default_factory=lambda: [-1, 0, 1, 2])
+    actions: list[str] = field(default_factory=lambda: ["hold", "-1", "x1.0", "x1.2", "x1.5", "x2.0"])
     state: StateConfig = field(default_factory=StateConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     cooldown_s: float = 300.0
     initial_replicas: Optional[int] = None
     untrained: bool = False
     world: Optional[str] = "${world.name}"
+    min_visits: int = 3
+    fallback_headroom: float = 0.1

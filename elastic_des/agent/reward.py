@@ -1,23 +1,32 @@
-"""The reward of one decision: what the tick after it cost, in SLA and money.
+"""The reward of one decision: what the tick after it cost, in money and SLA.
 
-The reward of the action taken at tick ``t`` is read at tick ``t + 1``::
+The SLA is a constraint, not a weight to guess. The reward of the action
+taken at tick ``t`` is read at tick ``t + 1`` in two parts::
 
-    reward = - sla      * (1 - compliance) / (1 - slo_target)
-             - cost     * billed_replicas / reference_replicas
-             - flap     * [the action reverses a move made less than cooldown_s ago]
-             - cooldown * [the action repeats a move made less than cooldown_s ago]
+    cost part = cost     * billed_replicas / reference_replicas
+              + flap     * [the action reverses a move made less than cooldown_s ago]
+              + cooldown * [the action repeats a move made less than cooldown_s ago]
+    SLA part  = (1 - compliance) / (1 - slo_target)
 
-* The SLA term counts the tick's misses in units of the SLO's error budget:
+    reward    = -(cost part + multiplier * SLA part)
+
+* The SLA part counts the tick's misses in units of the SLO's error budget:
   1.0 when exactly the allowed share (``1 - slo_target``) of the requests
   finished or dropped in the tick missed the latency objective. A tick in
-  which nothing finished has no misses.
+  which nothing finished has no misses. Keeping its long-run mean at most 1
+  is the constraint "compliance >= slo_target".
 * The cost term counts the replicas billed at the end of the tick (ready,
   provisioning or draining) as a fraction of the static fleet sized for the
-  planned peak, so 1.0 is what a static fleet costs.
+  planned peak, so 1.0 is what a static fleet costs, at any scale.
 * The stability terms punish flapping: reversing direction within the
   cooldown costs ``flap``, acting again in the same direction costs
   ``cooldown`` (zero by default: consecutive steps up during a surge are not
   flapping).
+* ``multiplier`` is the Lagrange multiplier of the SLA constraint. The agent
+  learns the two parts in separate tables (:mod:`elastic_des.agent.qtable`),
+  so the multiplier can move without relearning; training adapts it by dual
+  ascent until the SLA part averages one budget (see
+  :mod:`elastic_des.agent.training`). ``reward.sla`` is its starting value.
 
 Every term is a penalty, so rewards are <= 0 and a Q-table initialised at
 zero is optimistic, which makes a learner try each action at least once.
@@ -36,18 +45,20 @@ from elastic_des.errors import require
 class RewardConfig:
     """Weights of the reward terms (see :mod:`elastic_des.agent.reward`).
 
-    sla: per SLO error budget missed in a tick.
+    sla: the starting Lagrange multiplier of the SLA constraint (per SLO
+    error budget missed in a tick); training adapts it and stores the result
+    in the model.
     cost: per static-peak fleet's worth of replicas billed in a tick.
     flap: for reversing a scaling move less than ``cooldown_s`` after it.
     cooldown: for repeating a scaling move less than ``cooldown_s`` after it.
     reference_replicas: the cost unit, in replicas; null: the static fleet
-    for the scenario's planned peak (Erlang C). Training sets it from the
-    whole scenario so that every episode, a window of it, pays in one unit.
+    for the scenario's planned peak (Erlang C), which keeps the cost part
+    the same at every traffic scale.
     """
 
-    sla: float = 0.2
+    sla: float = 0.05
     cost: float = 1.0
-    flap: float = 1.0
+    flap: float = 0.5
     cooldown: float = 0.0
     reference_replicas: Optional[int] = None
 
@@ -70,10 +81,10 @@ class Reward:
 
     def outcome(self, sla_compliance: float, billed_replicas: int, slo_target: float,
                 reference_replicas: int) -> dict[str, float]:
-        """The SLA and cost penalties of one tick (positive numbers)."""
+        """The SLA part (error budgets missed, unweighted) and the cost term of one tick."""
         missed = 0.0 if math.isnan(sla_compliance) else 1.0 - sla_compliance
         return {
-            "sla": self.weights["sla"] * missed / (1.0 - slo_target),
+            "sla": missed / (1.0 - slo_target),
             "cost": self.weights["cost"] * billed_replicas / reference_replicas,
         }
 

@@ -6,23 +6,32 @@ cut into bands by a list of increasing ``edges``: band ``k`` holds the values
 ``v`` with ``edges[k-1] < v <= edges[k]``, so a component with ``n`` edges
 has ``n + 1`` bands and band = the number of edges strictly below ``v``.
 
-==============  ==============================================  ==================  =========================
-component       value                                           default edges       bands
-==============  ==============================================  ==================  =========================
-utilization     busy / serving slots over the last tick         0.5, 0.7, 0.85      ≤.5, ≤.7, ≤.85, >.85
-queue           requests waiting per ready replica              0, 2                none, ≤2, >2
-trend           forecast rate at the horizon / forecast rate    0.95, 1.05          down, flat, up
-                for the next tick (the forecaster's slope)
-headroom        target replicas − replicas the SLO needs at     -2, -1, 0, 1        ≤-2, -1, 0, +1, ≥+2
-                the forecast peak within the cold-start lead
-pending         replicas still provisioning                     0                   none, some
-recent_move     direction of the last scaling action, if it     -1, 0 (fixed)       down, none, up
-                was less than ``cooldown_s`` ago
-==============  ==============================================  ==================  =========================
+Every component is a ratio or a per-replica count, so a state means the same
+at 1 and at 100 req/s (a fleet ten times larger facing ten times the load is
+in the same state): the agent trained on one scale acts on another.
 
-The default encoding has 4 × 3 × 3 × 5 × 2 × 3 = 1080 states. The values are
-computed by :class:`~elastic_des.agent.mdp.AutoscaleMDP`; this module only
-bands and numbers them, and describes the encoding for a model file.
+============  =================================================  ===============  ==========================
+component     value                                              default edges    bands
+============  =================================================  ===============  ==========================
+load          arrival rate × measured mean service time /        0.5, 0.8, 1.0    ≤.5, ≤.8, ≤1, overloaded
+              ready slots (the offered load on what serves now)
+queue         requests waiting per ready replica                 0, 2             none, ≤2, >2
+queue_growth  change of that since the previous tick             0                not growing, growing
+trend         forecast rate at the horizon / forecast rate       0.95, 1.05       down, flat, up
+              for the next tick (the forecaster's own slope)
+pending       replicas provisioning / ready replicas             0, 0.5           none, ≤half, more
+burst         index of dispersion of per-second arrivals         2                Poisson-like, bursty
+size          target replicas / the model size (Erlang C for     0.85, 1.0, 1.3   under, at, above, far above
+              the forecast peak within the cold-start lead, or
+              the observed rate if higher; measured service)
+recent_move   direction of the last scaling action, if it        -1, 0 (fixed)    down, none, up
+              was less than ``cooldown_s`` ago
+============  =================================================  ===============  ==========================
+
+The default encoding has 4 × 3 × 2 × 3 × 3 × 2 × 4 × 3 = 5184 states, many of
+them unreachable (a growing queue that is empty). The values are computed
+by :class:`~elastic_des.agent.mdp.AutoscaleMDP`; this module only bands and
+numbers them, and describes the encoding for a model file.
 """
 
 from __future__ import annotations
@@ -34,14 +43,17 @@ from typing import Any, Mapping, Sequence
 
 from elastic_des.errors import ConfigError
 
-COMPONENTS = ("utilization", "queue", "trend", "headroom", "pending", "recent_move")
+COMPONENTS = ("load", "queue", "queue_growth", "trend", "pending", "burst", "size", "recent_move")
 
 MEANING = {
-    "utilization": "busy / serving slots over the last tick",
+    "load": "arrival rate x measured mean service time / ready slots",
     "queue": "requests waiting per ready replica",
+    "queue_growth": "change of requests waiting per ready replica since the previous tick",
     "trend": "forecast rate at the horizon / forecast rate for the next tick",
-    "headroom": "target replicas - replicas needed (Erlang C) for the forecast peak within the cold-start lead",
-    "pending": "replicas provisioning",
+    "pending": "replicas provisioning / ready replicas",
+    "burst": "index of dispersion (variance / mean) of per-second arrival counts in the tick",
+    "size": "target replicas / model size (Erlang C for the forecast peak within the cold-start lead "
+            "or the observed rate, whichever is higher)",
     "recent_move": "direction (-1, 0, +1) of the last scaling action if less than cooldown_s ago, else 0",
 }
 
@@ -58,11 +70,13 @@ class StateConfig:
     with: loading it under other edges is an error.
     """
 
-    utilization: list[float] = field(default_factory=lambda: [0.5, 0.7, 0.85])
+    load: list[float] = field(default_factory=lambda: [0.5, 0.8, 1.0])
     queue: list[float] = field(default_factory=lambda: [0.0, 2.0])
+    queue_growth: list[float] = field(default_factory=lambda: [0.0])
     trend: list[float] = field(default_factory=lambda: [0.95, 1.05])
-    headroom: list[float] = field(default_factory=lambda: [-2.0, -1.0, 0.0, 1.0])
-    pending: list[float] = field(default_factory=lambda: [0.0])
+    pending: list[float] = field(default_factory=lambda: [0.0, 0.5])
+    burst: list[float] = field(default_factory=lambda: [2.0])
+    size: list[float] = field(default_factory=lambda: [0.85, 1.0, 1.3])
 
 
 class StateEncoder:

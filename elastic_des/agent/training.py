@@ -2,31 +2,49 @@
 
 Episodes
     Each episode simulates the policy's world (the static baseline is not
-    needed to learn) over a window of ``train.episode_s`` seconds of the
-    scenario, starting at a time drawn uniformly over it, with its own
-    workload seed: the agent sees every phase of the day (night, morning
-    ramp, peak, flash crowd, evening) in random order and on fresh noise.
-    The fleet starts at the Erlang C size for the window's first rate, as if
-    it had been tracking the load until then.
+    needed to learn) for ``train.episode_s`` seconds of a scenario drawn from
+    ``train.distribution`` (:mod:`elastic_des.agent.distribution`): a
+    synthetic one at 0.5–100 req/s with random shape, flash crowds, bursts
+    and request sizes, or a window of a shipped replay, each with its own
+    workload seed. The fleet starts at the Erlang C size for the episode's
+    first rate, as if it had been tracking the load until then, and may grow
+    to twice the Erlang C size of the episode's peak (above the world's
+    ``max_replicas`` if need be), so that every drawn scale can be served.
 Learning
     The :class:`~elastic_des.agent.policy.QLearningPolicy` runs in the
-    controller loop with ε-greedy actions and a Bellman update per tick.
+    controller loop with ε-greedy actions and a Bellman update per tick of
+    both the cost and the SLA table (:mod:`elastic_des.agent.qtable`).
     ``train.episodes_per_round`` episodes start from the same table (in
     parallel with ``train.jobs`` processes); their transitions are then
     applied to the table in episode order, each exactly once, at the
     learning rate of the table's visit counts at that point. Q-learning is
-    off-policy, so experience gathered under a table one round old is valid;
-    with one episode per round this is plain sequential Q-learning. The number of processes never changes the
-    model, only how fast it is made. ε decays geometrically over the
-    episodes, α with each pair's visits (:func:`~elastic_des.agent.qtable.visit_rate`).
+    off-policy, so experience gathered under a table one round old is valid.
+    The number of processes never changes the model, only how fast it is
+    made. ε decays geometrically over the episodes, α with each pair's visits.
+The SLA constraint
+    After each round the Lagrange multiplier λ of the SLA constraint moves
+    by dual ascent on the round's measured SLA:
+    ``λ <- clip(λ · exp(lagrange_rate · clip(g, -1, 1)), ·, lagrange_max)``
+    with ``g = median_episodes((1 - compliance) / (1 - slo_target)) - 1``:
+    up while the typical episode misses more than the error budget, down
+    while it misses less. Multiplicative steps keep λ positive and
+    scale-free. The median, and the ceiling, because the distribution holds
+    episodes no policy serves at the target (a 4x flash crowd within one cold
+    start): on those the constraint is infeasible, and a mean would let them
+    drive λ without bound, until cost no longer counted at all.
 Evaluation
     Before training, every ``train.eval_every`` rounds and at the end, the
-    greedy policy (no exploration, no learning) runs on ``train.eval_windows``
-    fixed windows evenly spaced over the scenario with fixed seeds, so those
-    points of the learning curve are comparable with each other.
+    greedy policy (with its predictive fallback, no exploration, no
+    learning) runs on ``train.eval_windows`` fixed draws of the distribution;
+    before and after training it also runs on every validation scenario,
+    whole, ``validation_seeds`` times: scenarios training never saw.
 Outputs (with an output folder)
-    ``learning_curve.csv`` (one row per episode, ``kind`` train or eval),
-    ``learning_curve.png``, ``summary.json`` and the model
+    ``learning_curve.csv`` (one row per episode, ``kind`` train, eval or
+    validation), ``learning_curve.png``, ``validation.csv`` (the validation
+    table, untrained and trained), ``state_coverage.csv`` (visits per
+    visited state, with its bands), ``summary.json`` (coverage:
+    ``train/state_coverage``, visits per state; validation means;
+    ``train/wall_s`` and ``train/cpu_s``) and the model
     ``<train.model_dir>/<name>.npz`` + ``.json``.
 """
 
@@ -45,8 +63,10 @@ from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 
 from elastic_des import rng as rng_streams
+from elastic_des.agent.curve import convergence, plot_learning_curve
+from elastic_des.agent.distribution import draw_synthetic, validate_distribution
 from elastic_des.agent.qtable import QTable
-from elastic_des.atomic import atomic_path, to_json, write_json, write_text
+from elastic_des.atomic import to_json, write_json, write_text
 from elastic_des.errors import require
 from elastic_des.factory import build
 from elastic_des.agent.policy import Learning, QLearningPolicy
@@ -61,14 +81,15 @@ Q_LEARNING_TARGET = "elastic_des.agent.policy.QLearningPolicy"
 
 @dataclass(frozen=True)
 class Episode:
-    """One simulated window: ``kind`` train (learning) or eval (greedy)."""
+    """One simulated scenario: ``kind`` train (learning), eval (greedy, a
+    fixed draw of the distribution) or validation (greedy, held out)."""
 
     kind: str
-    number: int  # train: episode index; eval: episodes trained so far
-    window: int  # eval: which window; train: -1
+    number: int  # train: episode index; eval/validation: episodes trained so far
+    scenario_name: str
     seed: int
-    offset_s: float
     epsilon: float
+    scenario: dict
 
 
 def window_scenario(scenario: Any, offset_s: float, duration_s: float) -> DictConfig:
@@ -103,44 +124,54 @@ def window_scenario(scenario: Any, offset_s: float, duration_s: float) -> DictCo
 def _erlang_c_replicas(world: Any, scenario: Any, rate_rps: float) -> int:
     slo = scenario.slo
     plan = serving_plan(world.model, scenario.workload, slo)
-    needed = replicas_for_slo(rate_rps, plan.mean_service_s, plan.slots, plan.latency_s, slo.target_compliance,
-                              max_replicas=10**6)
-    return min(max(needed, world.fleet.min_replicas), world.fleet.max_replicas)
+    return replicas_for_slo(rate_rps, plan.mean_service_s, plan.slots, plan.latency_s, slo.target_compliance,
+                            max_replicas=10**6)
 
 
-def run_episode(cfg_data: dict, values: np.ndarray, visits: np.ndarray, episode: Episode) -> dict:
-    """Simulate one episode from the table ``(values, visits)``; returns its
-    transitions (train episodes) and metrics. Runs in a worker process."""
+def run_episode(cfg_data: dict, table: QTable, episode: Episode) -> dict:
+    """Simulate one episode from ``table``; returns its transitions (train
+    episodes), metrics and decisions' fallback share. Runs in a worker process."""
 
     cfg = OmegaConf.create(cfg_data)
-    wall_start = time.perf_counter()
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
     policy: QLearningPolicy = build(cfg.policy, "policy")
-    policy.table = QTable(values.copy(), visits.copy(), policy.mdp.hold_action)
+    policy.table = table.copy()
     learning = None
     if episode.kind == "train":
         learning = learner(cfg.train, episode.epsilon, rng_streams.stream(episode.seed, "train/explore"))
         policy.learn(learning)
-    scenario = window_scenario(cfg.scenario, episode.offset_s, cfg.train.episode_s)
+    scenario = OmegaConf.create(episode.scenario)
     workload = build_workload(scenario, episode.seed)
     world = OmegaConf.create(OmegaConf.to_container(cfg.world, resolve=True))
-    world.fleet.initial_replicas = _erlang_c_replicas(world, scenario, float(workload.profile.rate(np.zeros(1))[0]))
+    fleet = world.fleet
+    fleet.max_replicas = max(fleet.max_replicas, 2 * _erlang_c_replicas(world, scenario, workload.profile.peak_rps))
+    first = _erlang_c_replicas(world, scenario, float(workload.profile.rate(np.zeros(1))[0]))
+    fleet.initial_replicas = min(max(first, fleet.min_replicas), fleet.max_replicas)
     result = simulate_world(world, scenario, cfg.controller, policy, build(cfg.forecaster, "forecaster"),
                             workload, episode.seed)
-    rewards = [d["details"]["reward"] for d in result.decisions if d["details"]["reward"] is not None]
+    multiplier = policy.table.multiplier
+    parts = [(d["details"]["reward_cost"], d["details"]["reward_sla"]) for d in result.decisions
+             if d["details"]["reward_cost"] is not None]
     summary = result.summary
     metrics = {
-        **asdict(episode),
-        "reward_mean": float(np.mean(rewards)),
+        **{k: v for k, v in asdict(episode).items() if k != "scenario"},
+        "rate_mean_rps": workload.profile.mean_rps,
+        "reward_mean": float(np.mean([-(c + multiplier * s) for c, s in parts])),
+        "sla_budgets_mean": float(np.mean([s for _, s in parts])),
         "sla_compliance": summary["sla/compliance"],
-        "cost_usd_per_hour": summary["cost/usd"] * 3600.0 / cfg.train.episode_s,
+        "sla_target": scenario.slo.target_compliance,
+        "cost_usd_per_hour": summary["cost/usd"] * 3600.0 / scenario.duration_s,
         "latency_p99_s": summary["latency/p99_s"],
         "replicas_mean": summary["replicas/mean"],
         "scaling_actions": summary["scaling/actions"],
         "direction_changes": summary["scaling/direction_changes"],
         "explored": float(np.mean([d["rule"] == "explore" for d in result.decisions])),
+        "fallback_share": float(np.mean([d["rule"] == "fallback_predictive" for d in result.decisions])),
+        "multiplier": multiplier,
         "wall_s": time.perf_counter() - wall_start,
+        "cpu_s": time.process_time() - cpu_start,
     }
-    transitions = np.array(learning.transitions if learning else np.empty((0, 4)), dtype=float).reshape(-1, 4)
+    transitions = np.array(learning.transitions if learning else np.empty((0, 5)), dtype=float).reshape(-1, 5)
     return {"metrics": metrics, "transitions": transitions}
 
 
@@ -162,16 +193,20 @@ def validate_training(cfg: DictConfig) -> None:
             "training starts from an empty table; leave it null (the model is written under train.model_dir)")
     require(cfg.seed >= 0, "seed", cfg.seed, "must be >= 0")
     require(t.episodes >= 1, "train.episodes", t.episodes, "must be >= 1")
-    require(2 * cfg.controller.tick_s < t.episode_s <= cfg.scenario.duration_s, "train.episode_s", t.episode_s,
-            f"must be longer than two ticks and at most scenario.duration_s ({cfg.scenario.duration_s})")
+    require(t.episode_s > 2 * cfg.controller.tick_s, "train.episode_s", t.episode_s, "must be longer than two ticks")
     require(t.episodes_per_round >= 1, "train.episodes_per_round", t.episodes_per_round, "must be >= 1")
     require(t.jobs >= 1, "train.jobs", t.jobs, "must be >= 1")
     require(0 < t.epsilon_start <= 1, "train.epsilon_start", t.epsilon_start, "must be in (0, 1]")
     require(0 < t.epsilon_end <= t.epsilon_start, "train.epsilon_end", t.epsilon_end,
             "must be in (0, train.epsilon_start]")
+    require(math.isfinite(t.lagrange_rate) and t.lagrange_rate >= 0, "train.lagrange_rate", t.lagrange_rate,
+            "must be finite and >= 0")
+    require(math.isfinite(t.lagrange_max) and t.lagrange_max >= cfg.policy.reward.sla, "train.lagrange_max",
+            t.lagrange_max, f"must be finite and >= policy.reward.sla ({cfg.policy.reward.sla})")
     learner(t, 0.0)  # validates gamma and the learning rate
     require(t.eval_every >= 1, "train.eval_every", t.eval_every, "must be >= 1")
     require(t.eval_windows >= 1, "train.eval_windows", t.eval_windows, "must be >= 1")
+    validate_distribution(t, cfg.scenario)
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -182,70 +217,113 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(to_json({**relevant, "train": train}, sort_keys=True).encode()).hexdigest()
 
 
+def dual_ascent(multiplier: float, budgets: list[float], rate: float, ceiling: float) -> float:
+    """The Lagrange multiplier after a round whose episodes missed ``budgets``
+    SLO error budgets each (1: exactly the allowed share); see the module docs."""
+    return min(ceiling, multiplier * math.exp(rate * float(np.clip(np.median(budgets) - 1.0, -1.0, 1.0))))
+
+
+def draw_episode(cfg: DictConfig, named: dict, kind: str, number: int, rng: np.random.Generator,
+                 epsilon: float) -> Episode:
+    """An episode of the distribution: a synthetic scenario, or a window of a replay."""
+    d, t = cfg.train.distribution, cfg.train
+    seed = int(rng.integers(2**31))
+    if len(d.replays) and rng.random() < d.replay_share:
+        name = str(d.replays[int(rng.integers(len(d.replays)))])
+        replay = named[name]
+        length = min(t.episode_s, replay.duration_s)
+        scenario = window_scenario(replay, float(rng.uniform(0, replay.duration_s - length)), length)
+        scenario.slo.target_compliance = float(d.slo_target)
+        return Episode(kind, number, name, seed, epsilon, OmegaConf.to_container(scenario, resolve=True))
+    data = draw_synthetic(d, cfg.scenario, t.episode_s, rng, f"synthetic_{kind}_{number}")
+    return Episode(kind, number, "synthetic", seed, epsilon, data)
+
+
+def validation_episodes(cfg: DictConfig, named: dict, trained: int) -> list[Episode]:
+    d = cfg.train.distribution
+    seeds = rng_streams.stream(cfg.seed, "train/validation").integers(2**31, size=d.validation_seeds)
+    episodes = []
+    for name in d.validation:
+        data = OmegaConf.to_container(named[name], resolve=True)
+        data["slo"]["target_compliance"] = float(d.slo_target)
+        episodes.extend(Episode("validation", trained, name, int(s), 0.0, data) for s in seeds)
+    return episodes
+
+
 def train(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
     """Train the q_learning policy of ``cfg`` (validated by :func:`elastic_des.validate.validate`);
     see the module docs. Returns the summary."""
     t = cfg.train
-    wall_start = time.perf_counter()
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
+    named = validate_distribution(t, cfg.scenario)
     data = OmegaConf.to_container(cfg, resolve=True)
     data["policy"]["untrained"] = True
-    reward = data["policy"]["reward"]
-    if reward["reference_replicas"] is None:  # the cost unit of the whole scenario, not of each window
-        peak = build_workload(cfg.scenario, cfg.seed).profile.peak_rps
-        reward["reference_replicas"] = _erlang_c_replicas(cfg.world, cfg.scenario, peak)
     policy = QLearningPolicy(**{k: v for k, v in data["policy"].items() if k != "_target_"})
-    table = QTable.zeros(policy.mdp.encoder.n_states, policy.mdp.n_actions, policy.mdp.hold_action)
-
-    span = cfg.scenario.duration_s - t.episode_s
+    table = policy.table
     draws = rng_streams.stream(cfg.seed, "train/episodes")
     epsilons = decay(t.epsilon_start, t.epsilon_end, t.episodes)
-    episodes = [Episode("train", i, -1, int(draws.integers(2**31)), float(draws.uniform(0, span)), float(epsilons[i]))
-                for i in range(t.episodes)]
+    episodes = [draw_episode(cfg, named, "train", i, draws, float(epsilons[i])) for i in range(t.episodes)]
+    eval_draws = rng_streams.stream(cfg.seed, "train/eval")
+    evals = [draw_episode(cfg, named, "eval", w, eval_draws, 0.0) for w in range(t.eval_windows)]
     replay = learner(t, 0.0)
-    eval_seeds = rng_streams.stream(cfg.seed, "train/eval").integers(2**31, size=t.eval_windows)
-    eval_offsets = np.linspace(0.0, span, t.eval_windows) if t.eval_windows > 1 else np.zeros(1)
 
     rows: list[dict] = []
     transitions = 0
     bar = Progress(t.episodes, "training episodes", "ep", cfg.output.progress)
     with Parallel(n_jobs=t.jobs) as parallel:
         def run_all(batch: list[Episode]) -> list[dict]:
-            return parallel(delayed(run_episode)(data, table.values, table.visits, e) for e in batch)
+            return parallel(delayed(run_episode)(data, table, e) for e in batch)
 
-        def evaluate(trained: int) -> None:
-            batch = [Episode("eval", trained, w, int(s), float(o), 0.0)
-                     for w, (s, o) in enumerate(zip(eval_seeds, eval_offsets))]
+        def evaluate(trained: int, validation: bool) -> None:
+            batch = [Episode("eval", trained, e.scenario_name, e.seed, 0.0, e.scenario) for e in evals]
+            batch += validation_episodes(cfg, named, trained) if validation else []
             results = [r["metrics"] for r in run_all(batch)]
             rows.extend(results)
             bar.set_postfix(f"eval_reward={np.mean([r['reward_mean'] for r in results]):.3f}")
 
-        evaluate(0)
+        evaluate(0, True)
         n_rounds = math.ceil(t.episodes / t.episodes_per_round)
         for r in range(n_rounds):
             batch = episodes[r * t.episodes_per_round:(r + 1) * t.episodes_per_round]
+            budgets = []
             for episode, result in zip(batch, run_all(batch)):
-                for s, a, reward, s2 in result["transitions"]:
-                    replay.update(table, int(s), int(a), reward, int(s2))
+                for s, a, cost, sla, s2 in result["transitions"]:
+                    replay.update(table, int(s), int(a), cost, sla, int(s2))
                 transitions += len(result["transitions"])
                 rows.append(result["metrics"])
+                m = result["metrics"]
+                budgets.append((1.0 - m["sla_compliance"]) / (1.0 - m["sla_target"]))
+            table.multiplier = dual_ascent(table.multiplier, budgets, t.lagrange_rate, t.lagrange_max)
             bar.update(len(batch))
-            if (r + 1) % t.eval_every == 0 or r == n_rounds - 1:
-                evaluate(batch[-1].number + 1)
+            last = r == n_rounds - 1
+            if (r + 1) % t.eval_every == 0 or last:
+                evaluate(batch[-1].number + 1, last)
     bar.close()
-    wall_s = time.perf_counter() - wall_start
     curve = pd.DataFrame(rows)
+    cpu_s = time.process_time() - cpu_start + (float(curve["cpu_s"].sum()) if t.jobs > 1 else 0.0)
+    wall_s = time.perf_counter() - wall_start
+    coverage = state_coverage(table, policy)
+    validation = validation_table(curve)
+    visited = table.visits.sum(axis=1)
     summary = {
         "run/name": f"{cfg.scenario.name}__q_learning__{cfg.seed}",
         "run/task": "train",
-        "run/scenario": cfg.scenario.name,
         "run/world": cfg.world.name,
         "run/seed": cfg.seed,
         "train/wall_s": wall_s,
+        "train/cpu_s": cpu_s,
         "train/episodes": t.episodes,
         "train/transitions": transitions,
-        "train/states_visited": int((table.visits.sum(axis=1) > 0).sum()),
+        "train/lagrange_multiplier": table.multiplier,
         "train/states": int(table.shape[0]),
+        "train/states_visited": int((visited > 0).sum()),
+        "train/state_coverage": float((visited > 0).mean()),
+        "train/visits_per_state_median": float(np.median(visited[visited > 0])) if (visited > 0).any() else 0.0,
+        "train/states_trusted": int((visited >= policy.min_visits).sum()),
         **convergence(curve),
+        **{f"validation/{row.scenario_name}/{col}": getattr(row, col)
+           for row in validation[validation["number"] == validation["number"].max()].itertuples()
+           for col in ("sla_compliance", "cost_usd_per_hour", "latency_p99_s", "fallback_share")},
         "train/config_hash": config_hash(cfg),
     }
     if output_dir is not None:
@@ -256,71 +334,39 @@ def train(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
             "config_hash": summary["train/config_hash"],
             "training": {
                 **{k: data["train"][k] for k in data["train"] if k not in ("model_dir", "model_name")},
-                "seed": cfg.seed, "scenario": cfg.scenario.name, "world": cfg.world.name,
+                "seed": cfg.seed, "world": cfg.world.name,
                 "forecaster": data["forecaster"], "controller": data["controller"],
-                "wall_s": wall_s, "transitions": transitions,
-                "final_eval": {k: summary[k] for k in summary if k.startswith("eval/final")},
+                "wall_s": wall_s, "cpu_s": cpu_s, "transitions": transitions,
+                "coverage": {k: summary[k] for k in summary if k.startswith("train/sta")},
+                "final_eval": {k: summary[k] for k in summary if k.startswith(("eval/final", "validation/"))},
             },
         })
         summary["train/model_path"] = str(model_path)
         write_text(output_dir / "learning_curve.csv", curve.to_csv(index=False))
+        write_text(output_dir / "validation.csv", validation.to_csv(index=False))
+        write_text(output_dir / "state_coverage.csv", coverage.to_csv(index=False))
         plot_learning_curve(curve, output_dir / "learning_curve.png")
         write_json(output_dir / "summary.json", summary)
     return summary
 
 
-def convergence(curve: pd.DataFrame) -> dict[str, float]:
-    """The learning curve in a few numbers: the greedy policy before and after
-    training, and how much its reward still moved over the last third of the
-    evaluations (a flat curve moves little)."""
-    evals = curve[curve["kind"] == "eval"].groupby("number")[["reward_mean", "sla_compliance", "cost_usd_per_hour",
-                                                              "latency_p99_s"]].mean()
-    train = curve[curve["kind"] == "train"]["reward_mean"].to_numpy()
-    tenth = max(1, len(train) // 10)
-    tail = evals["reward_mean"].to_numpy()[-max(2, math.ceil(len(evals) / 3)):]
-    first, final = evals.iloc[0], evals.iloc[-1]
-    return {
-        "eval/untrained_reward": float(first["reward_mean"]),
-        "eval/untrained_sla": float(first["sla_compliance"]),
-        "eval/untrained_cost_usd_per_hour": float(first["cost_usd_per_hour"]),
-        "eval/final_reward": float(final["reward_mean"]),
-        "eval/final_sla": float(final["sla_compliance"]),
-        "eval/final_cost_usd_per_hour": float(final["cost_usd_per_hour"]),
-        "eval/final_latency_p99_s": float(final["latency_p99_s"]),
-        "eval/last_third_reward_range": float(tail.max() - tail.min()),
-        "train/reward_first_tenth": float(train[:tenth].mean()),
-        "train/reward_last_tenth": float(train[-tenth:].mean()),
-    }
+def state_coverage(table: QTable, policy: QLearningPolicy) -> pd.DataFrame:
+    """One row per visited state: its bands, visits (all actions) and actions tried."""
+    visits = table.visits.sum(axis=1)
+    rows = []
+    encoder = policy.mdp.encoder
+    for state in np.flatnonzero(visits):
+        bands = dict(zip([c["name"] for c in encoder.describe()["components"]], encoder.unindex(int(state))))
+        rows.append({"state": int(state), **bands, "visits": int(visits[state]),
+                     "actions_tried": int((table.visits[state] > 0).sum())})
+    return pd.DataFrame(rows)
 
 
-def plot_learning_curve(curve: pd.DataFrame, path: Path) -> None:
-    """Reward, SLA compliance and cost per episode: training episodes (dots,
-    rolling mean) and the greedy evaluations (line)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    train = curve[curve["kind"] == "train"].copy()
-    evals = curve[curve["kind"] == "eval"].groupby("number", as_index=False).mean(numeric_only=True)
-    panels = [("reward_mean", "reward per tick"), ("sla_compliance", "SLA compliance"),
-              ("cost_usd_per_hour", "cost (USD/h)")]
-    sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 8), sharex=True)
-    window = max(1, len(train) // 20)
-    for ax, (column, label) in zip(axes, panels):
-        sns.scatterplot(x=train["number"] + 1, y=train[column], ax=ax, s=10, alpha=0.3, color="C0",
-                        label="training episode")
-        ax.plot(train["number"] + 1, train[column].rolling(window, min_periods=1).mean(), color="C0",
-                label=f"training, rolling mean of {window}")
-        sns.lineplot(x=evals["number"], y=evals[column], ax=ax, marker="o", color="C3", label="greedy evaluation")
-        ax.set_ylabel(label)
-        ax.get_legend().remove()
-    axes[0].legend(*axes[0].get_legend_handles_labels(), loc="lower right", fontsize=8)
-    axes[-1].set_xlabel("episodes trained")
-    fig.suptitle("Q-learning autoscaler: learning curve")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+def validation_table(curve: pd.DataFrame) -> pd.DataFrame:
+    """Mean and spread over seeds of each validation scenario, untrained and trained."""
+    held_out = curve[curve["kind"] == "validation"]
+    columns = ["sla_compliance", "sla_target", "cost_usd_per_hour", "latency_p99_s", "scaling_actions",
+               "direction_changes", "fallback_share"]
+    table = held_out.groupby(["number", "scenario_name"])[columns].mean().reset_index()
+    spread = held_out.groupby(["number", "scenario_name"])["sla_compliance"].agg(["min", "max", "count"])
+    return table.merge(spread.rename(columns=lambda c: f"sla_{c}" if c != "count" else "seeds").reset_index())

@@ -144,8 +144,9 @@ def _predictive_sizes(d: dict) -> str:
 
 
 # How the Q-agent's state components read in a sentence (others: their own name).
-COMPONENT_NAMES = {"queue": "queue per replica", "trend": "forecast trend", "headroom": "headroom over need",
-                   "pending": "pending replicas", "recent_move": "recent move"}
+COMPONENT_NAMES = {"load": "load ratio", "queue": "queue per replica", "queue_growth": "queue growth",
+                   "trend": "forecast trend", "pending": "pending share", "burst": "burstiness",
+                   "size": "target over model size", "recent_move": "recent move"}
 
 
 def _q_state(d: dict) -> str:
@@ -153,8 +154,8 @@ def _q_state(d: dict) -> str:
     (the tabular agent's choice depends on all of them), then the sizing."""
     parts = [f"{COMPONENT_NAMES.get(k[:-5], k[:-5])} {number(d.get(k[:-5]))} (band {number(v)})"
              for k, v in d.items() if k.endswith("_band")]
-    state = f"state {', '.join(parts)}; " if parts else f"utilization {number(d.get('utilization'))}, "
-    return (f"{state}{number(d['needed_replicas'])} replicas needed for the forecast peak of "
+    state = f"state {', '.join(parts)}; " if parts else f"load {number(d.get('load'))}, "
+    return (f"{state}{number(d['model_size'])} replicas needed for the forecast peak of "
             f"{number(d['forecast_peak_rps'])} req/s {number(d['lead_ticks'])} ticks ahead")
 
 
@@ -209,7 +210,9 @@ TEMPLATES: dict[tuple[str, str], Callable[[dict], str]] = {
     ("q_learning", "greedy"): lambda d: (
         f"greedy action {d['action']} in a state seen {number(d['visits'])} times in training: {_q_state(d)}"),
     ("q_learning", "explore"): lambda d: f"exploring (ε-greedy): random action {d['action']}; {_q_state(d)}",
-    ("q_learning", "unseen_state"): lambda d: f"a state never seen in training: {d['action']} ({_q_state(d)})",
+    ("q_learning", "fallback_predictive"): lambda d: (
+        f"a state not learned in training ({d['fallback']['reason']}): the predictive rule's "
+        f"{d['fallback']['rule']} asks for {number(d['fallback']['target'])} ({_q_state(d)})"),
 }
 
 
@@ -278,6 +281,7 @@ def _digits_apart(a: float, b: float) -> int:
 def q_comparison(record: dict) -> str:
     """The action values: ``Q(up_1)=1.21 beat Q(hold)=0.84`` (the action taken,
     or the best, against the runner-up), or how the action taken fell short."""
+    # Untried actions have no estimate (null in the record): they are not compared.
     q = {k: v for k, v in (record.get("q_values") or {}).items() if v is not None and math.isfinite(v)}
     if not q:
         return ""

@@ -1,0 +1,45 @@
+"""benchmarks/policies.py: the dominance check reads the table as the issue states it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+
+SPEC = importlib.util.spec_from_file_location("policies_benchmark",
+                                              Path(__file__).resolve().parent.parent / "benchmarks" / "policies.py")
+bench = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(bench)
+
+
+def table(rows):
+    return pd.DataFrame([{"scenario": "s", "policy": p, "sla": sla, "cost_usd": cost, "reversals": rev}
+                         for p, sla, cost, rev in rows])
+
+
+def checks(rows, tuned=()):
+    result = bench.dominance(table(rows), list(tuned), 0.999)
+    return dict(zip(result["check"], result["passed"]))
+
+
+def test_an_undominated_agent_passes_every_check():
+    rows = [("static", 0.9999, 100.0, 0), ("predictive", 0.9995, 60.0, 4), ("hpa", 0.990, 70.0, 6),
+            ("q_learning", 0.9996, 55.0, 3), ("oracle", 0.9999, 50.0, 2)]
+    assert checks(rows) == {"sla_close": True, "target_cheapest": True, "oracle_1.25": True, "stable": True}
+
+
+def test_each_way_of_losing_is_a_failure():
+    base = [("static", 0.9999, 100.0, 0), ("predictive", 0.9995, 60.0, 4), ("hpa", 0.990, 70.0, 6)]
+    # 0.06 points below the best non-clairvoyant SLA, and so below the target others meet
+    assert checks(base + [("q_learning", 0.9993, 50.0, 1)])["sla_close"] is False
+    # meets the target but costs more than the cheapest baseline that does
+    assert checks(base + [("q_learning", 0.9999, 61.0, 1)])["target_cheapest"] is False
+    # more reversals than the median baseline (4)
+    assert checks(base + [("q_learning", 0.9999, 50.0, 5)])["stable"] is False
+    # above 1.25 x the oracle's cost
+    assert checks(base + [("q_learning", 0.9999, 50.0, 1), ("oracle", 1.0, 39.0, 0)])["oracle_1.25"] is False
+    # tuned baselines, when there are, set the stability bar
+    tuned = base + [("predictive_tuned", 0.9995, 58.0, 1), ("hpa_tuned", 0.9995, 58.0, 3),
+                    ("q_learning", 0.9999, 50.0, 3)]
+    assert checks(tuned, ["predictive_tuned", "hpa_tuned"])["stable"] is False  # median of 1 and 3 is 2
