@@ -149,7 +149,9 @@ def make_demo(folder: Path, run_s: int = 7200, sweep_s: int = 1800) -> tuple[Pat
     (two policies, two seeds) under ``folder``; returns their folders."""
     folder = Path(folder)
     run_dir, sweep_dir = folder / "run", folder / "sweep"
-    common = ("output.progress=false",)
+    # Batching replicas of 8 sequences instead of the preset's 256, so that a
+    # two-hour run of the default scenario scales (and has decisions to explain).
+    common = ("output.progress=false", "world.model.max_num_seqs=8")
     for args in ([f"scenario.duration_s={run_s}", f"hydra.run.dir={run_dir}"],
                  ["-m", "policy=static,threshold", "seed=0,1", f"scenario.duration_s={sweep_s}",
                   "output.report=false", f"hydra.sweep.dir={sweep_dir}"]):
