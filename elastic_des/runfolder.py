@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import traceback
@@ -206,10 +207,14 @@ def run_dirname(scenario: str, policy: str, seed: Any, other_overrides: str = ""
     ``override_dirname``: sorted, ``key=value`` joined by commas, without
     scenario, policy, seed and output.progress) when there are any. Runs that
     differ in anything but the progress bar land in different folders; the
-    same command always lands in the same one."""
+    same command always lands in the same one. A multirun spells boolean
+    values as Python does (``baseline.enabled=False``) where a single run keeps
+    them as typed (``false``): they are lower-cased first, so a sweep job and
+    the same single run share a folder name."""
     name = f"{scenario}__{policy}__{seed}"
     if other_overrides:
-        name += "__" + hashlib.sha256(str(other_overrides).encode("utf-8")).hexdigest()[:8]
+        overrides = re.sub(r"=(True|False)(?=,|$)", lambda m: "=" + m.group(1).lower(), str(other_overrides))
+        name += "__" + hashlib.sha256(overrides.encode("utf-8")).hexdigest()[:8]
     return name
 
 

@@ -155,6 +155,9 @@ def test_run_names_carry_a_digest_of_the_other_overrides():
     assert run_dirname("default", "threshold", 0, "") == "default__threshold__0"
     one = run_dirname("default", "threshold", 0, "scenario.duration_s=21600")
     assert one == run_dirname("default", "threshold", 0, "scenario.duration_s=21600")  # stable
+    # a multirun spells booleans as Python does, a single run as typed: one name for both
+    assert (run_dirname("default", "threshold", 0, "baseline.enabled=False,scenario.duration_s=1800")
+            == run_dirname("default", "threshold", 0, "baseline.enabled=false,scenario.duration_s=1800"))
     assert one.startswith("default__threshold__0__") and len(one.rsplit("__", 1)[1]) == 8
     assert one != run_dirname("default", "threshold", 0, "scenario.duration_s=7200")
 
