@@ -32,7 +32,7 @@ from elastic_des.agent.training import validate_training
 from elastic_des.analysis.forensics import check_explain
 from elastic_des.objective import check_objective
 from elastic_des.engine.distributions import make_distribution
-from elastic_des.engine.history import TRACE_WARMUPS, warmup_history
+from elastic_des.engine.history import TRACE_WARMUPS, WARMUP_REMEDY, warmup_history
 from elastic_des.engine.service import SERVICE_MODELS, serving_plan
 from elastic_des.engine.traces import load_client_trace
 from elastic_des.engine.workload import SyntheticRateProfile, validate_arrivals, validated_trace_path
@@ -241,9 +241,7 @@ def check_forecaster(cfg: Any, forecaster: Any) -> None:
     require(len(history) > span, "controller.warmup_days", c.warmup_days,
             f"gives {len(history)} ticks of warm-up history (controller.tick_s = {c.tick_s:g}); forecaster "
             f"{forecaster.name} trains on it and needs more than window_ticks + horizon_ticks = {span}: "
-            "set controller.warmup_days (days of history before t = 0), controller.trace_warmup=repeat "
-            "(a trace with nothing before its start), scenario.workload.trace.start_s (learn from the "
-            "trace's first part), smaller forecaster.window_ticks / horizon_ticks, or forecaster.model_path")
+            f"{WARMUP_REMEDY}")
     require(float(history.sum()) > 0, "controller.warmup_days", c.warmup_days,
             f"gives a warm-up history with no requests: forecaster {forecaster.name} has nothing to train on")
 

@@ -56,6 +56,11 @@ from elastic_des.engine.workload import (
 
 DAY_S = 86_400.0
 TRACE_WARMUPS = ("auto", "preceding", "repeat")
+# What a user can set when a learned forecaster gets too short a warm-up
+# history: said alike by the validation pass and by the forecaster itself.
+WARMUP_REMEDY = ("set controller.warmup_days (days of history before t = 0), controller.trace_warmup=repeat "
+                 "(a trace with nothing before its start), scenario.workload.trace.start_s (learn from the "
+                 "trace's first part), smaller forecaster.window_ticks / horizon_ticks, or forecaster.model_path")
 
 log = logging.getLogger(__name__)
 

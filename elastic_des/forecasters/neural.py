@@ -43,6 +43,7 @@ from torch import nn
 from elastic_des.errors import ConfigError, require, require_positive
 from elastic_des.forecasters import modelfile
 from elastic_des.engine.forecast import Forecaster, as_rates
+from elastic_des.engine.history import WARMUP_REMEDY
 
 
 @contextmanager
@@ -190,10 +191,7 @@ class NeuralForecaster(Forecaster):
         if len(history) < span + 1:
             raise ConfigError(
                 f"forecaster {self.name}: the training history has {len(history)} ticks; it needs "
-                f"more than window_ticks + horizon_ticks = {span}: set controller.warmup_days (days of "
-                f"history before t = 0), controller.trace_warmup=repeat (a trace with nothing before its "
-                f"start), scenario.workload.trace.start_s (learn from the trace's first part), or smaller "
-                f"forecaster.window_ticks / horizon_ticks"
+                f"more than window_ticks + horizon_ticks = {span}: {WARMUP_REMEDY}"
             )
         scale = float(history.mean())
         if scale <= 0:
