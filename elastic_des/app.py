@@ -32,7 +32,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 import elastic_des.config  # noqa: F401  (registers the schemas)
 from elastic_des.agent.training import train
 from elastic_des.analysis.counterfactual import explain
-from elastic_des.analysis.report import write_report
 from elastic_des.objective import objective_value
 from elastic_des.atomic import write_json, write_jsonl, write_parquet
 from elastic_des.engine.simulation import WorldResult, simulate_world
@@ -43,9 +42,8 @@ from elastic_des.forecasters.simple import EWMAForecaster
 from elastic_des.policies.static import StaticPolicy
 from elastic_des.progress import Progress
 from elastic_des.runfolder import building, check_creatable, check_writable, completed_summary, record_failure
+from elastic_des.usage import CONF_DIR
 from elastic_des.validate import validate
-
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def run_name(cfg: DictConfig, policy_name: str) -> str:
@@ -123,6 +121,10 @@ def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
         write_json(output_dir / "summary.json", summary)
         write_json(output_dir / "timing.json", timing(results))
         if cfg.output.report:
+            # Loaded here, not at the top: matplotlib and seaborn take about a
+            # second to import, which the application's import should not pay.
+            from elastic_des.analysis.report import write_report
+
             write_report(output_dir, cfg)
     return summary
 

@@ -67,7 +67,7 @@ def test_a_run_failing_half_way_leaves_the_old_folder_as_it_was(make_cfg, tmp_pa
     def broken(*args, **kwargs):
         raise RuntimeError("disk full while drawing")
 
-    monkeypatch.setattr("elastic_des.app.write_report", broken)
+    monkeypatch.setattr("elastic_des.analysis.report.write_report", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         run(make_cfg(*SHORT, "output.report=true", "seed=3"), folder)  # fails after its tables are written
     assert files(folder) == before
