@@ -52,11 +52,13 @@ from elastic_des.scenario_config import ScenarioConfig, WorkloadConfig
 from elastic_des.world_config import FleetConfig, ModelConfig, WorldConfig
 from elastic_des.engine.estimators import ServiceTimeEstimator
 from elastic_des.engine.controller import Controller
-from elastic_des.engine.dispatcher import Dispatcher
+from elastic_des.engine.dispatcher import NOT_DROPPED, Dispatcher
+from elastic_des.engine.metrics import Outcomes
+from elastic_des.engine.records import RequestStore
 from elastic_des.forecasters.simple import EWMAForecaster
 from elastic_des.policies.static import StaticPolicy
 from elastic_des.engine.replicas import ReplicaPool
-from elastic_des.engine.service import service_times
+from elastic_des.engine.service import service_stream, service_times
 from elastic_des.engine.slo import SLO
 from elastic_des.engine.simulation import policy_context, simulate_world
 from elastic_des.engine.workload import Workload, build_workload
@@ -107,7 +109,7 @@ def mmc_case(requests: int, servers: int = 8, rho: float = 0.9, seed: int = 0) -
                           queue_capacity=None, queue_timeout_s=None),
     )
     workload = build_workload(scenario, seed)
-    service = service_times(world.model, workload, seed)
+    service = service_times(world.model, workload, service_stream(seed))
     return Case(servers, seed, world, scenario, ControllerConfig(), workload, service)
 
 
@@ -140,7 +142,10 @@ def run_elastic_des(case: Case) -> Result:
     watch = _Stopwatch()
     env = simpy.Environment()
     pool = ReplicaPool(env, case.world.model.slots_per_replica, case.world.model.cold_start_s)
-    dispatcher = Dispatcher(env, pool, case.arrival_s, case.service_s, None, None)
+    requests = RequestStore.of(arrival=case.arrival_s, service=case.service_s, planning=case.service_s,
+                               prompt=case.workload.prompt_tokens, output=case.workload.output_tokens)
+    dispatcher = Dispatcher(env, pool, requests, None, None)
+    outcomes = Outcomes(SLO.of(case.scenario.slo))
     pool.start(case.servers)
     controller = Controller(
         env, pool, dispatcher, policy, forecaster, tick_s=case.controller.tick_s,
@@ -148,12 +153,13 @@ def run_elastic_des(case: Case) -> Result:
         slo=SLO.of(case.scenario.slo), usd_per_replica_s=1.0,
         min_replicas=case.world.fleet.min_replicas, max_replicas=case.world.fleet.max_replicas,
         service_estimator=ServiceTimeEstimator(context.mean_service_s, context.service_scv),
-        service_s=case.service_s,
+        recorder=outcomes,
     )
     env.process(controller.process())
     env.run(until=case.scenario.duration_s)
     env.run()
-    mean_wait = float(np.mean(np.asarray(dispatcher.start_s) - case.arrival_s))
+    outcomes.add(requests.retire())
+    mean_wait = outcomes.wait_sum / outcomes.counts[NOT_DROPPED]
     return watch.result(len(case), mean_wait)
 
 

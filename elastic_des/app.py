@@ -22,7 +22,7 @@ import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Optional, Union
+from typing import Callable, Iterator, Mapping, Optional, Union
 
 import hydra
 import pandas as pd
@@ -35,15 +35,17 @@ from elastic_des.analysis.counterfactual import explain
 from elastic_des.objective import objective_value
 from elastic_des.atomic import write_json, write_jsonl, write_parquet
 from elastic_des.engine.simulation import WorldResult, simulate_world
-from elastic_des.engine.workload import build_workload
+from elastic_des.engine.workload import request_source
 from elastic_des.errors import ConfigError
 from elastic_des.factory import build
 from elastic_des.forecasters.simple import EWMAForecaster
 from elastic_des.policies.static import StaticPolicy
 from elastic_des.progress import Progress
+from elastic_des.request_files import RowGroupWriter, join_parts
 from elastic_des.runfolder import building, check_creatable, check_writable, completed_summary, record_failure
 from elastic_des.usage import CONF_DIR
 from elastic_des.validate import validate
+from elastic_des.worlds import process_count, run_worlds
 
 
 def run_name(cfg: DictConfig, policy_name: str) -> str:
@@ -65,21 +67,26 @@ def timing(results: dict[str, WorldResult]) -> dict:
     out of ``summary.json``, which the same config and seed reproduce byte for byte."""
     out = {}
     for role, result in results.items():
-        requests = len(result.requests)
+        requests = result.summary["requests/total"]
         out[role] = {"wall_s": result.wall_s,
                      "requests_per_wall_s": requests / result.wall_s if result.wall_s > 0 else float("nan")}
     return out
 
 
-def _labelled(result: WorldResult, role: str, label: str, frame: str) -> pd.DataFrame:
-    table = getattr(result, frame)
-    return table.assign(role=role, world=label)
+def _labelled(result: WorldResult, role: str, label: str) -> pd.DataFrame:
+    return result.ticks.assign(role=role, world=label)
 
 
 def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
     """Simulate the policy's world and, if enabled, the static baseline world
-    on the same arrivals; write both worlds' tables and the summary."""
-    workload = build_workload(cfg.scenario, cfg.seed)
+    on the same arrivals; write both worlds' tables and the summary.
+
+    Each world replays the requests window by window from the seeded streams
+    (:mod:`elastic_des.engine.windows`) and holds only those in flight; with
+    ``output.requests`` each world writes its rows as they retire
+    (:mod:`elastic_des.request_files`). The worlds run in one process or two
+    (``run.workers``, :mod:`elastic_des.worlds`), with identical results."""
+    source = request_source(cfg.scenario, cfg.seed)
     policy = build(cfg.policy, "policy")
     forecaster = build(cfg.forecaster, "forecaster")
     name = run_name(cfg, policy.name)
@@ -87,17 +94,29 @@ def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
     if cfg.baseline.enabled:
         # A last-value forecaster: the static policy never reads forecasts.
         worlds.append(("baseline", cfg.baseline.world, StaticPolicy(cfg.baseline.replicas, field="baseline.replicas"), EWMAForecaster(alpha=1.0)))
-    results: dict[str, WorldResult] = {}
-    labels: dict[str, str] = {}
-    for role, world, world_policy, world_forecaster in worlds:
-        labels[role] = f"{world.name}/{world_policy.name}"
-        field = "world" if role == "candidate" else "baseline.world"
-        with Progress(cfg.scenario.duration_s, f"{name} [{labels[role]}]", "sim-s", cfg.output.progress) as progress:
-            results[role] = simulate_world(
-                world, cfg.scenario, cfg.controller, world_policy, world_forecaster, workload, cfg.seed,
-                progress.advance_to if progress.active else None,
-                field=field,
-            )
+    labels = {role: f"{world.name}/{world_policy.name}" for role, world, world_policy, _ in worlds}
+    write_requests = output_dir is not None and cfg.output.requests
+    parts = {role: output_dir / f".requests.{role}.parquet" for role in labels} if write_requests else {}
+    processes = process_count(cfg.run.workers, len(worlds))
+
+    def job(role, world, world_policy, world_forecaster, progress_shown: bool) -> Callable[[], WorldResult]:
+        def simulate_one() -> WorldResult:
+            field = "world" if role == "candidate" else "baseline.world"
+            writer = RowGroupWriter(parts[role], role, labels[role]) if write_requests else None
+            with Progress(cfg.scenario.duration_s, f"{name} [{labels[role]}]", "sim-s", progress_shown) as progress:
+                result = simulate_world(
+                    world, cfg.scenario, cfg.controller, world_policy, world_forecaster, source, cfg.seed,
+                    progress.advance_to if progress.active else None,
+                    field=field, record_requests=writer if writer is not None else False,
+                )
+            if writer is not None:
+                writer.close()
+            return result
+        return simulate_one
+
+    # One progress bar: a second process would draw over the first one's.
+    jobs = [job(*w, cfg.output.progress and (processes == 1 or w[0] == "candidate")) for w in worlds]
+    results: dict[str, WorldResult] = dict(zip(labels, run_worlds(jobs, processes)))
     summary = {
         "run/name": name,
         "run/scenario": cfg.scenario.name,
@@ -112,10 +131,9 @@ def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
         summary.update(savings(results["candidate"].summary, results["baseline"].summary))
     if output_dir is not None:
         write_parquet(output_dir / "ticks.parquet",
-                      pd.concat([_labelled(r, role, labels[role], "ticks") for role, r in results.items()]))
-        if cfg.output.requests:
-            write_parquet(output_dir / "requests.parquet",
-                          pd.concat([_labelled(r, role, labels[role], "requests") for role, r in results.items()]))
+                      pd.concat([_labelled(r, role, labels[role]) for role, r in results.items()]))
+        if write_requests:
+            join_parts(list(parts.values()), output_dir / "requests.parquet")
         write_jsonl(output_dir / "decisions.jsonl",
                     ({"world": labels["candidate"], **d} for d in results["candidate"].decisions))
         write_json(output_dir / "summary.json", summary)

@@ -205,8 +205,9 @@ def run_dirname(scenario: str, policy: str, seed: Any, other_overrides: str = ""
     """A run folder's name: ``{scenario}__{policy}__{seed}``, plus ``__`` and the
     first 8 hex digits of the SHA-256 of the other overrides (Hydra's
     ``override_dirname``: sorted, ``key=value`` joined by commas, without
-    scenario, policy, seed and output.progress) when there are any. Runs that
-    differ in anything but the progress bar land in different folders; the
+    scenario, policy, seed, output.progress and run.workers) when there are
+    any. Runs that differ in anything but the progress bar and the number of
+    processes (neither changes a result) land in different folders; the
     same command always lands in the same one. A multirun spells boolean
     values as Python does (``baseline.enabled=False``) where a single run keeps
     them as typed (``false``): they are lower-cased first, so a sweep job and

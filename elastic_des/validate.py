@@ -38,6 +38,7 @@ from elastic_des.engine.traces import load_client_trace
 from elastic_des.engine.workload import SyntheticRateProfile, validate_arrivals, validated_trace_path
 from elastic_des.errors import ConfigError, ConfigWarning, require, require_non_negative, require_positive
 from elastic_des.factory import build
+from elastic_des.worlds import check_workers
 from elastic_des.planning import Demand, default_memory_limit_gb, memory_estimate_bytes, planned_demand
 
 def check_known_keys(node: Any, field: str = "") -> None:
@@ -262,6 +263,7 @@ def validate(cfg: Any, tasks: tuple[str, ...]) -> None:
     require(cfg.task in tasks, "task", cfg.task, f"must be one of {', '.join(tasks)}")
     require(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed", cfg.seed, "must be an integer >= 0")
     check_objective(cfg.objective)
+    check_workers(cfg.run.workers)
     if cfg.task == "explain":
         check_explain(cfg.explain)  # the run it explains carries its own, recorded config
         return

@@ -11,15 +11,28 @@ import pytest
 from scipy import stats
 
 from elastic_des.app import run
-from elastic_des.engine.arrivals import OnOffRateProfile, sample_client_mixture, sample_renewal
+from elastic_des.engine.arrivals import OnOffRateProfile, client_mixture_chunks, renewal_chunks
 from elastic_des.engine.distributions import Gamma, Weibull, interarrival_distribution
 from elastic_des.engine.traces import PACKAGED_TRACES, load_client_trace
-from elastic_des.engine.workload import PiecewiseRateProfile, sample_nhpp
+from elastic_des.engine.windows import concatenate, thinned_windows
+from elastic_des.engine.workload import PiecewiseRateProfile
 from elastic_des.errors import ConfigError
 from elastic_des.rng import stream
 from scenario_yaml import scenario_overrides
 
 T = 1.96
+
+
+def sample_renewal(*args) -> np.ndarray:
+    return concatenate(renewal_chunks(*args))
+
+
+def sample_client_mixture(*args) -> np.ndarray:
+    return concatenate(client_mixture_chunks(*args))
+
+
+def sample_nhpp(profile, rng) -> np.ndarray:
+    return concatenate(thinned_windows(profile, rng))
 
 
 def constant(rate: float, duration_s: float) -> PiecewiseRateProfile:

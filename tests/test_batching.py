@@ -27,6 +27,7 @@ from scipy import stats
 
 from elastic_des.engine.batching import BatchingPool
 from elastic_des.engine.dispatcher import DROPPED_TOO_LONG, Dispatcher
+from elastic_des.engine.records import RequestStore
 from elastic_des.engine.replicas import ReplicaPool
 from elastic_des.theory import mmc_mean_wait
 
@@ -39,13 +40,14 @@ def run_batching(arrival, decode_tokens, *, t0=1.0, t1=0.0, replicas=1, max_num_
     """One static fleet of batching replicas; returns (pool, dispatcher) after every request finished."""
     n = len(arrival)
     env = simpy.Environment()
-    pool = BatchingPool(
-        env, max_num_seqs=max_num_seqs, cold_start_s=0.0, step_base_s=t0, step_per_seq_s=t1,
-        kv_budget_tokens=kv_budget, prefill_s=np.zeros(n) if prefill_s is None else np.asarray(prefill_s, float),
-        decode_tokens=np.asarray(decode_tokens, float),
-        kv_tokens=np.ones(n) if kv_tokens is None else np.asarray(kv_tokens, float),
+    pool = BatchingPool(env, max_num_seqs=max_num_seqs, cold_start_s=0.0, step_base_s=t0, step_per_seq_s=t1,
+                        kv_budget_tokens=kv_budget)
+    kv = np.ones(n) if kv_tokens is None else np.asarray(kv_tokens, float)
+    requests = RequestStore.of(
+        arrival=np.asarray(arrival, float), prefill=np.zeros(n) if prefill_s is None else np.asarray(prefill_s, float),
+        decode=np.asarray(decode_tokens, float), kv=kv, too_long=kv > (np.inf if kv_budget is None else kv_budget),
     )
-    dispatcher = Dispatcher(env, pool, np.asarray(arrival, float), np.zeros(n), None, None, too_long=pool.too_long())
+    dispatcher = Dispatcher(env, pool, requests, None, None)
     pool.attach(dispatcher)
     pool.start(replicas)
     dispatcher.spawn_until(np.inf)
@@ -56,7 +58,8 @@ def run_batching(arrival, decode_tokens, *, t0=1.0, t1=0.0, replicas=1, max_num_
 def run_slots(arrival, service_s, *, replicas=1, slots=1):
     env = simpy.Environment()
     pool = ReplicaPool(env, slots, 0.0)
-    dispatcher = Dispatcher(env, pool, np.asarray(arrival, float), np.asarray(service_s, float), None, None)
+    requests = RequestStore.of(arrival=np.asarray(arrival, float), service=np.asarray(service_s, float))
+    dispatcher = Dispatcher(env, pool, requests, None, None)
     pool.start(replicas)
     dispatcher.spawn_until(np.inf)
     env.run()

@@ -5,13 +5,15 @@ import pytest
 import simpy
 
 from elastic_des.engine.dispatcher import DROPPED_QUEUE_FULL, DROPPED_TIMEOUT, NOT_DROPPED, Dispatcher
+from elastic_des.engine.records import RequestStore
 from elastic_des.engine.replicas import DRAINING, PROVISIONING, READY, TERMINATED, ReplicaPool
 
 
 def make(arrivals, services, slots=1, cold_start=10.0, capacity=None, timeout=None, ready=1):
     env = simpy.Environment()
     pool = ReplicaPool(env, slots, cold_start)
-    dispatcher = Dispatcher(env, pool, np.asarray(arrivals, float), np.asarray(services, float), capacity, timeout)
+    dispatcher = Dispatcher(env, pool, RequestStore.of(arrival=np.asarray(arrivals, float), service=np.asarray(services, float)),
+                            capacity, timeout)
     pool.start(ready)
     dispatcher.spawn_until(np.inf)
     return env, pool, dispatcher

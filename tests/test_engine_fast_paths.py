@@ -8,6 +8,7 @@ import simpy
 
 from elastic_des.engine.controller import sorted_percentiles
 from elastic_des.engine.dispatcher import Dispatcher
+from elastic_des.engine.records import RequestStore
 from elastic_des.engine.replicas import ReplicaPool
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -33,7 +34,8 @@ def test_requests_are_simpy_processes_that_end():
     # Arrivals 0, 0.5, 1 on one slot, service 2: the later two wait.
     env = simpy.Environment()
     pool = ReplicaPool(env, 1, 0.0)
-    dispatcher = Dispatcher(env, pool, np.array([0.0, 0.5, 1.0]), np.array([2.0, 2.0, 2.0]), None, None)
+    dispatcher = Dispatcher(env, pool, RequestStore.of(arrival=np.array([0.0, 0.5, 1.0]), service=np.array([2.0, 2.0, 2.0])),
+                            None, None)
     pool.start(1)
     seen = []
     acquire = pool.acquire

@@ -5,7 +5,7 @@ inter-arrival CV 1; real inference traffic is burstier (ServeGen reports
 per-client inter-arrival CVs of 2–8, fitted by Gamma or Weibull laws). Each
 process here keeps a rate profile's mean rate and adds burstiness:
 
-* :func:`sample_renewal`: a renewal process whose inter-arrival times
+* :func:`renewal_chunks`: a renewal process whose inter-arrival times
   (in *operational time*) follow a unit-mean distribution with the given CV,
   mapped through the inverse of the cumulative rate ``Λ(t) = ∫ rate``; at a
   constant rate ``λ`` the inter-arrival times are the distribution scaled to
@@ -16,7 +16,7 @@ process here keeps a rate profile's mean rate and adds burstiness:
   and by ``m_off`` during OFF periods (mean ``off_mean_s``), with
   ``m_on / m_off = burst_ratio`` and the time-average factor 1, so the mean
   rate is the profile's. Sampled by thinning like any NHPP.
-* :func:`sample_client_mixture`: a ServeGen client file replayed as the
+* :func:`client_mixture_chunks`: a ServeGen client file replayed as the
   superposition of one renewal process per (client, window), each at the
   client's rate with its inter-arrival family and CV. The process restarts
   at window boundaries (ServeGen fits each window separately).
@@ -25,6 +25,7 @@ process here keeps a rate profile's mean rate and adds burstiness:
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import numpy as np
 
@@ -34,39 +35,46 @@ from elastic_des.engine.traces import ClientTrace
 CUMULATIVE_GRID_S = 1.0  # resolution of the cumulative rate Λ(t) for the time change
 
 
-def _renewal_points(gaps: Distribution, horizon: float, rng: np.random.Generator) -> np.ndarray:
-    """Points of a renewal process with ``gaps`` on ``[0, horizon)``."""
+# Draws per chunk of a renewal process at most: a month of arrivals is drawn
+# a chunk at a time, never as one array the size of the run.
+RENEWAL_CHUNK = 1 << 20
+
+
+def _renewal_points(gaps: Distribution, horizon: float, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Points of a renewal process with ``gaps`` on ``[0, horizon)``, in
+    consecutive sorted chunks of at most :data:`RENEWAL_CHUNK` draws."""
     if horizon <= 0:
-        return np.empty(0)
+        return
     expected = horizon / gaps.mean
-    chunks, end = [], 0.0
+    end = 0.0
     first = True
     while end < horizon:
-        size = int(expected + 4.0 * math.sqrt(expected * (1.0 + gaps.scv)) + 16)
+        size = min(int(expected + 4.0 * math.sqrt(expected * (1.0 + gaps.scv)) + 16), RENEWAL_CHUNK)
         draws = gaps.sample(rng, size)
         if first:
             draws[0] *= rng.uniform()
             first = False
         points = end + np.cumsum(draws)
-        chunks.append(points)
         end = float(points[-1])
         expected = max(1.0, (horizon - end) / gaps.mean)
-    points = np.concatenate(chunks)
-    return points[points < horizon]
+        yield points[points < horizon]
 
 
-def sample_renewal(profile, family: str, cv: float, rng: np.random.Generator, field: str) -> np.ndarray:
-    """Sorted arrival times of a renewal process of ``family`` and ``cv``
-    following ``profile.rate`` by a time change (see the module docs)."""
+def renewal_chunks(profile, family: str, cv: float, rng: np.random.Generator, field: str) -> Iterator[np.ndarray]:
+    """Arrival times of a renewal process of ``family`` and ``cv`` following
+    ``profile.rate`` by a time change (see the module docs), in consecutive
+    sorted chunks. The cumulative rate is held on a grid of
+    :data:`CUMULATIVE_GRID_S` (16 bytes per second of the run)."""
     steps = max(1, int(math.ceil(profile.duration_s / CUMULATIVE_GRID_S)))
     edges = np.linspace(0.0, profile.duration_s, steps + 1)
     mids = (edges[:-1] + edges[1:]) / 2.0
     cumulative = np.concatenate([[0.0], np.cumsum(profile.rate(mids) * np.diff(edges))])
+    del mids
     total = float(cumulative[-1])
     if total <= 0:
-        return np.empty(0)
-    operational = _renewal_points(interarrival_distribution(family, 1.0, cv, field), total, rng)
-    return np.interp(operational, cumulative, edges)
+        return
+    for operational in _renewal_points(interarrival_distribution(family, 1.0, cv, field), total, rng):
+        yield np.interp(operational, cumulative, edges)
 
 
 class OnOffRateProfile:
@@ -110,22 +118,29 @@ class OnOffRateProfile:
         return self.base.mean_rps
 
 
-def sample_client_mixture(trace: ClientTrace, first_window: int, window_s: float, rate_scale: float,
-                          duration_s: float, rng: np.random.Generator, field: str) -> np.ndarray:
-    """Sorted arrivals of ``trace``'s clients from ``first_window`` on, in run
-    time (``window_s`` per window after compression; each client's rate,
-    already compressed, times ``rate_scale``) on ``[0, duration_s)``."""
+def client_mixture_chunks(trace: ClientTrace, first_window: int, window_s: float, rate_scale: float,
+                          duration_s: float, rng: np.random.Generator, field: str) -> Iterator[np.ndarray]:
+    """Arrivals of ``trace``'s clients from ``first_window`` on, in run time
+    (``window_s`` per window after compression; each client's rate, already
+    compressed, times ``rate_scale``) on ``[0, duration_s)``: one sorted chunk
+    per trace window, in order. Within a window the clients draw in the
+    file's row order."""
     compression = trace.window_s / window_s
-    arrivals = []
-    for row in np.flatnonzero(trace.window >= first_window):
-        start = (trace.window[row] - first_window) * window_s
+    rows = np.flatnonzero(trace.window >= first_window)
+    rows = rows[np.argsort(trace.window[rows], kind="stable")]
+    windows = trace.window[rows]
+    for group in np.split(rows, np.flatnonzero(np.diff(windows)) + 1) if len(rows) else []:
+        start = (trace.window[group[0]] - first_window) * window_s
         if start >= duration_s:
-            continue
-        rate = trace.rate_rps[row] * compression * rate_scale
-        if rate <= 0:
-            continue
-        gaps = interarrival_distribution(trace.family[row], 1.0 / rate, trace.interarrival_cv[row],
-                                         f"{field}.family")
-        points = start + _renewal_points(gaps, window_s, rng)
-        arrivals.append(points[points < duration_s])
-    return np.sort(np.concatenate(arrivals)) if arrivals else np.empty(0)
+            return
+        arrivals = []
+        for row in group.tolist():
+            rate = trace.rate_rps[row] * compression * rate_scale
+            if rate <= 0:
+                continue
+            gaps = interarrival_distribution(trace.family[row], 1.0 / rate, trace.interarrival_cv[row],
+                                             f"{field}.family")
+            points = start + np.concatenate(list(_renewal_points(gaps, window_s, rng)) or [np.empty(0)])
+            arrivals.append(points[points < duration_s])
+        if arrivals:
+            yield np.sort(np.concatenate(arrivals))

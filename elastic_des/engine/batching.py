@@ -85,15 +85,16 @@ class BatchReplica(Replica):
 class BatchingPool(ReplicaPool):
     """A fleet of continuous-batching replicas; see the module docs.
 
-    ``prefill_s``, ``decode_tokens`` and ``kv_tokens`` give each request's
-    work (:class:`~elastic_des.engine.service.BatchWork`). ``first_token_s``
-    records each request's first token. The dispatcher's ``queue`` and
-    ``purge_expired`` are bound by :meth:`attach`.
+    Each request's work (:class:`~elastic_des.engine.service.BatchWork`) is
+    read from the dispatcher's request store, columns ``prefill``,
+    ``decode`` and ``kv``, and its first token recorded in ``first_token_s``
+    (request ``i`` at ``i - base``, as in
+    :class:`~elastic_des.engine.records.RequestStore`). The store and the
+    dispatcher's ``queue`` and ``purge_expired`` are bound by :meth:`attach`.
     """
 
     def __init__(self, env: simpy.Environment, *, max_num_seqs: int, cold_start_s: float, step_base_s: float,
-                 step_per_seq_s: float, kv_budget_tokens: Optional[float], prefill_s: np.ndarray,
-                 decode_tokens: np.ndarray, kv_tokens: np.ndarray):
+                 step_per_seq_s: float, kv_budget_tokens: Optional[float]):
         if step_base_s <= 0:
             raise ValueError(f"step_base_s = {step_base_s}: must be > 0")
         if step_per_seq_s < 0:
@@ -103,22 +104,21 @@ class BatchingPool(ReplicaPool):
         super().__init__(env, max_num_seqs, cold_start_s)
         self.t0, self.t1 = float(step_base_s), float(step_per_seq_s)
         self.kv_budget = float("inf") if kv_budget_tokens is None else float(kv_budget_tokens)
-        self.prefill = prefill_s.tolist()
-        self.decode = decode_tokens.tolist()
-        self.kv = kv_tokens.tolist()
-        self.first_token_s = [np.nan] * len(self.prefill)
         self.queue: deque = deque()
         self.purge_expired = lambda: None
 
+    def serve(self, requests) -> None:
+        """Read each request's work from ``requests`` (a ``RequestStore``) and record its first token there."""
+        self.requests = requests
+        self.prefill, self.decode, self.kv = requests.prefill, requests.decode, requests.kv
+        self.first_token_s = requests.first_token_s
+
     def attach(self, dispatcher) -> None:
-        """Serve ``dispatcher``: see its queue (admission is FIFO) and start its services."""
+        """Serve ``dispatcher``: read its requests, see its queue (admission is FIFO) and start its services."""
+        self.serve(dispatcher.requests)
         self.queue = dispatcher.queue
         self.purge_expired = dispatcher.purge_expired
         dispatcher.start_service = self.start_service
-
-    def too_long(self) -> np.ndarray:
-        """Indices of the requests that would not fit an empty replica."""
-        return np.flatnonzero(np.asarray(self.kv) > self.kv_budget)
 
     # -- admission ------------------------------------------------------
     def _new_replica(self) -> Replica:
@@ -126,7 +126,7 @@ class BatchingPool(ReplicaPool):
 
     def reserve(self, i: int, replica: BatchReplica) -> bool:
         """Reserve request ``i``'s KV tokens on ``replica`` if they fit."""
-        need = self.kv[i]
+        need = self.kv[i - self.requests.base]
         if need > replica.kv_free:
             return False
         replica.kv_free -= need
@@ -148,12 +148,13 @@ class BatchingPool(ReplicaPool):
             if queue:
                 return None
         best = None
+        need = self.kv[i - self.requests.base]
         for replica in self.free:  # the least loaded replica that fits, as a load-balancing router picks
-            if self.kv[i] <= replica.kv_free and (best is None or replica.busy < best.busy):
+            if need <= replica.kv_free and (best is None or replica.busy < best.busy):
                 best = replica
         if best is None:
             return None
-        self.reserve(i, best)
+        best.kv_free -= need
         self._advance_areas()
         best.busy += 1
         self.busy_slots += 1
@@ -164,15 +165,16 @@ class BatchingPool(ReplicaPool):
     def start_service(self, i: int, replica: BatchReplica) -> None:
         """Request ``i`` was admitted to ``replica`` now: queue its prefill, or join the batch."""
         now = self.env._now
-        duration = self.prefill[i]
+        j = i - self.requests.base
+        duration = self.prefill[j]
         if duration > 0:
             self._advance(replica, now)  # decode stops from now while it prefills
             start = replica.prefill_end_s if replica.prefills else now
             replica.prefill_end_s = start + duration
             replica.prefills.append(i)
-            self.first_token_s[i] = replica.prefill_end_s
+            self.first_token_s[j] = replica.prefill_end_s
         else:
-            self.first_token_s[i] = now
+            self.first_token_s[j] = now
             self._advance(replica, now)
             self._join(replica, i)
         self._schedule(replica, now)
@@ -185,7 +187,7 @@ class BatchingPool(ReplicaPool):
         replica.t_v = now
 
     def _join(self, replica: BatchReplica, i: int) -> None:
-        heapq.heappush(replica.tags, (replica.v + self.decode[i], i))
+        heapq.heappush(replica.tags, (replica.v + self.decode[i - self.requests.base], i))
         replica.step_s = self.t0 + self.t1 * len(replica.tags)
 
     def _schedule(self, replica: BatchReplica, now: float) -> None:
@@ -234,6 +236,6 @@ class BatchingPool(ReplicaPool):
 
     def _finish(self, i: int, replica: BatchReplica) -> None:
         """Request ``i`` got its last token: free its KV, then its sequence or hand it on."""
-        replica.kv_free += self.kv[i]
+        replica.kv_free += self.kv[i - self.requests.base]
         if self._end_service(i, replica):
             self._fill(replica)  # the freed KV may fit more than one waiting request

@@ -38,6 +38,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -83,25 +84,49 @@ def resize(free_s: list[float], servers: int, boundary_s: float) -> list[float]:
     return kept
 
 
-def tick_needs(arrival_s: np.ndarray, service_s: np.ndarray, *, tick_s: float, duration_s: float, slots: int,
-               slo_latency_s: float, slo_target: float, queue_timeout_s: float, min_replicas: int,
-               max_replicas: int) -> TickNeeds:
-    """The fewest replicas per tick meeting the SLO target; see the module docs."""
+def _per_tick(batches: Iterable[tuple[np.ndarray, np.ndarray]], tick_s: float,
+              ticks: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The ``(arrival_s, service_s)`` of each tick in turn, from consecutive
+    ``batches`` of requests sorted by arrival."""
+    pending_a, pending_s = np.empty(0), np.empty(0)
+    batches = iter(batches)
+    for k in range(ticks):
+        end = (k + 1) * tick_s
+        while not len(pending_a) or pending_a[-1] < end:
+            batch = next(batches, None)
+            if batch is None:
+                break
+            pending_a = np.concatenate([pending_a, np.asarray(batch[0], float)])
+            pending_s = np.concatenate([pending_s, np.asarray(batch[1], float)])
+        cut = int(np.searchsorted(pending_a, end, side="left"))
+        yield pending_a[:cut], pending_s[:cut]
+        pending_a, pending_s = pending_a[cut:], pending_s[cut:]
+
+
+def tick_needs(arrival_s: np.ndarray, service_s: np.ndarray, **kwargs) -> TickNeeds:
+    """:func:`tick_needs_of` the requests held whole in ``arrival_s`` (sorted) and ``service_s``."""
+    return tick_needs_of([(arrival_s, service_s)], **kwargs)
+
+
+def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: float, duration_s: float,
+                  slots: int, slo_latency_s: float, slo_target: float, queue_timeout_s: float, min_replicas: int,
+                  max_replicas: int) -> TickNeeds:
+    """The fewest replicas per tick meeting the SLO target; see the module docs.
+    ``batches``: consecutive ``(arrival_s, service_s)`` arrays of requests
+    sorted by arrival (a run replayed window by window needs memory for one
+    window, not the run)."""
     if tick_s <= 0 or duration_s <= 0:
         raise ValueError(f"tick_s = {tick_s}, duration_s = {duration_s}: must be > 0")
     if not 0 <= min_replicas <= max_replicas or max_replicas < 1:
         raise ValueError(f"[min_replicas, max_replicas] = [{min_replicas}, {max_replicas}]: need 0 <= min <= max, max >= 1")
-    arrival_s, service_s = np.asarray(arrival_s, float), np.asarray(service_s, float)
     ticks = int(math.ceil(duration_s / tick_s - 1e-9))
-    bounds = np.searchsorted(arrival_s, np.arange(ticks + 1) * tick_s, side="left")
     replicas = np.zeros(ticks, dtype=np.int64)
     infeasible = np.zeros(ticks, dtype=bool)
     free: list[float] = []
     previous = max(min_replicas, 1)
-    for k in range(ticks):
+    for k, (arrivals, services) in enumerate(_per_tick(batches, tick_s, ticks)):
         boundary = k * tick_s
-        lo, hi = bounds[k], bounds[k + 1]
-        arrivals, services = arrival_s[lo:hi], service_s[lo:hi]
+        lo, hi = 0, len(arrivals)
         committed = sum(1 for f in free if f > boundary)
         floor = max(min_replicas, math.ceil(committed / slots))
         required = math.ceil(slo_target * (hi - lo) - 1e-9)
@@ -165,11 +190,11 @@ class OraclePlan:
     replica_s: float
 
 
-def oracle_plan(arrival_s: np.ndarray, service_s: np.ndarray, *, tick_s: float, duration_s: float, slots: int,
+def oracle_plan(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: float, duration_s: float, slots: int,
                 slo_latency_s: float, slo_target: float, queue_timeout_s: float, min_replicas: int,
                 max_replicas: int, cold_start_s: float) -> OraclePlan:
-    """:func:`tick_needs` and the minimum-cost schedule for them."""
-    needs = tick_needs(arrival_s, service_s, tick_s=tick_s, duration_s=duration_s, slots=slots,
+    """:func:`tick_needs_of` the requests of ``batches`` and the minimum-cost schedule for them."""
+    needs = tick_needs_of(batches, tick_s=tick_s, duration_s=duration_s, slots=slots,
                        slo_latency_s=slo_latency_s, slo_target=slo_target, queue_timeout_s=queue_timeout_s,
                        min_replicas=min_replicas, max_replicas=max_replicas)
     alive, replica_s = min_cost_schedule(needs.replicas, tick_s, duration_s, cold_start_s)

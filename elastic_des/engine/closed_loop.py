@@ -20,6 +20,7 @@ import numpy as np
 import simpy
 
 from elastic_des.engine.batching import BatchingPool
+from elastic_des.engine.records import RequestStore
 from elastic_des.engine.slo import tpot_s
 
 
@@ -46,10 +47,12 @@ def closed_loop(model, concurrency: int, requests: int, prompt_tokens: float, ou
     pool = BatchingPool(
         env, max_num_seqs=model.max_num_seqs, cold_start_s=0.0, step_base_s=model.step_base_s,
         step_per_seq_s=model.step_per_seq_s, kv_budget_tokens=model.kv_budget_tokens,
-        prefill_s=prompt / rate if rate is not None else np.zeros(requests),
-        decode_tokens=np.maximum(output - 1.0, 0.0), kv_tokens=prompt + output,
     )
-    if len(pool.too_long()):
+    work = RequestStore.of(arrival=np.zeros(requests), prefill=prompt / rate if rate is not None else np.zeros(requests),
+                           decode=np.maximum(output - 1.0, 0.0), kv=prompt + output)
+    work.load_until(np.inf)
+    pool.serve(work)
+    if np.any(prompt + output > pool.kv_budget):
         raise ValueError(f"a request of {prompt_tokens:g} + {output_tokens:g} tokens exceeds kv_budget_tokens")
     sent_s = np.full(requests, np.nan)
     finish_s = np.full(requests, np.nan)

@@ -12,6 +12,7 @@ tick) is in :mod:`elastic_des.engine.estimators`.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -89,10 +90,9 @@ class Controller:
         min_replicas: int,
         max_replicas: int,
         service_estimator: ServiceTimeEstimator,
-        service_s: np.ndarray,
+        recorder,
         on_tick: Optional[Callable[[float], None]] = None,
         first_token_of: Optional[Callable[[list[int]], np.ndarray]] = None,
-        output_tokens: Optional[np.ndarray] = None,
     ):
         if tick_s <= 0:
             raise ValueError(f"tick_s = {tick_s}: must be > 0")
@@ -102,17 +102,18 @@ class Controller:
         self.policy, self.forecaster = policy, forecaster
         self.tick_s, self.horizon, self.duration_s = tick_s, horizon_ticks, duration_s
         self.slo = slo
-        # The first-token time of finished requests (by index), and their output
-        # sizes, for TTFT and TPOT; without them both are NaN.
+        # The first-token time of finished requests (by index), for TTFT and
+        # TPOT (with their output sizes); without it both are NaN.
         self.first_token_of = first_token_of
-        self.output_tokens = None if output_tokens is None else np.asarray(output_tokens, dtype=float)
         self.usd_per_replica_s = usd_per_replica_s
         self.min_replicas, self.max_replicas = min_replicas, max_replicas
         self.on_tick = on_tick
-        self.arrival = np.asarray(dispatcher.arrival)
-        # Each request's service time as the planners count it (engine.service.planning_service_times).
-        self.service = np.asarray(service_s, dtype=float)
+        # Each request's columns, among them `planning`: its service time as the
+        # planners count it (engine.service.planning_service_times).
+        self.requests = dispatcher.requests
         self.service_estimator = service_estimator
+        # Takes the rows of the requests retired at each tick (engine.metrics.Outcomes).
+        self.recorder = recorder
         self.ticks: list[tuple] = []
         self.decisions: list[dict] = []
         self._arrived = 0
@@ -138,9 +139,12 @@ class Controller:
         env, pool, dispatcher = self.env, self.pool, self.dispatcher
         now = env.now
         window = now - self._t_last
-        arrived = int(np.searchsorted(self.arrival, now, side="left"))
+        requests = self.requests
+        base = requests.base  # the tick's arrivals are still held: none has finished by the last tick
+        arrived = bisect_left(requests.arrival, now, self._arrived - base) + base
         arrivals = arrived - self._arrived
-        peak, dispersion = arrival_burstiness(self.arrival[self._arrived:arrived], self._t_last, now)
+        peak, dispersion = arrival_burstiness(np.array(requests.arrival[self._arrived - base:arrived - base]),
+                                              self._t_last, now)
         self._arrived = arrived
 
         pool._advance_areas()
@@ -154,14 +158,16 @@ class Controller:
         drops = dispatcher.drops_since_tick
         dispatcher.drops_since_tick = 0
         ttft = tpot = wait = np.full(len(done), np.nan)
+        held = [i - base for i in done]
         if done:
-            finish_s, arrival, start_s = dispatcher.finish_s, dispatcher.arrival, dispatcher.start_s
-            latency = [finish_s[i] - arrival[i] for i in done]
-            wait = np.array([start_s[i] - arrival[i] for i in done])
+            finish_s, arrival, start_s = requests.finish_s, requests.arrival, requests.start_s
+            latency = [finish_s[j] - arrival[j] for j in held]
+            wait = np.array([start_s[j] - arrival[j] for j in held])
             if self.first_token_of is not None:
                 first = self.first_token_of(done)
-                ttft = first - np.array([arrival[i] for i in done])
-                tpot = tpot_s(first, [finish_s[i] for i in done], self.output_tokens[done])
+                ttft = first - np.array([arrival[j] for j in held])
+                output = requests.output
+                tpot = tpot_s(first, [finish_s[j] for j in held], np.array([output[j] for j in held], dtype=float))
             met = int(np.count_nonzero(self.slo.met(latency, ttft, tpot)))
             latency.sort()
             p50, p95, p99 = sorted_percentiles(latency, (0.5, 0.95, 0.99))
@@ -171,7 +177,8 @@ class Controller:
         finished = len(done) + drops
         sla = met / finished if finished else np.nan
         estimator = self.service_estimator
-        estimator.update(self.service[done])
+        planning = requests.planning
+        estimator.update(np.array([planning[j] for j in held], dtype=float))
         ttft_p50, ttft_p95, ttft_p99 = _nan_percentiles(ttft, (50, 95, 99))
         (tpot_p99,) = _nan_percentiles(tpot, (99,))
         wait_mean = float(wait.mean()) if len(wait) else np.nan
@@ -199,6 +206,7 @@ class Controller:
             pool.billed_replica_s() * self.usd_per_replica_s, float(forecast[0]),
             obs.service_mean_s, obs.service_scv, peak, dispersion,
         ))
+        self.recorder.add(requests.retire())
         return obs
 
     def _decide(self, obs: Observation) -> None:

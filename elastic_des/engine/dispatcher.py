@@ -29,12 +29,13 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import deque
 from heapq import heappush
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import simpy
 from simpy.events import NORMAL, Event, Process, Timeout
 
+from elastic_des.engine.records import RequestStore
 from elastic_des.engine.replicas import Replica, ReplicaPool
 
 NOT_DROPPED, DROPPED_QUEUE_FULL, DROPPED_TIMEOUT, DROPPED_TOO_LONG = 0, 1, 2, 3
@@ -86,20 +87,20 @@ class _RequestProcess(Process):
 class Dispatcher:
     """Admits, queues and dispatches the requests of one world.
 
-    ``start_s[i]``, ``finish_s[i]`` and ``dropped[i]`` record what happened to
-    request ``i``; lists (not numpy arrays) because single-item writes to a
-    list are several times faster, and they are converted once at the end.
+    ``requests`` holds each request's columns (``arrival``, and ``service``
+    on a slots pool) and what happened to it (``start_s``, ``finish_s``,
+    ``dropped``, ``drop_s``): request ``i`` is at ``i - requests.base`` of
+    each list (:class:`~elastic_des.engine.records.RequestStore`), loaded by
+    :meth:`spawn_until` a tick ahead.
     """
 
     def __init__(
         self,
         env: simpy.Environment,
         pool: ReplicaPool,
-        arrival_s: np.ndarray,
-        service_s: np.ndarray,
+        requests: RequestStore,
         queue_capacity: Optional[int],
         queue_timeout_s: Optional[float],
-        too_long: Sequence[int] = (),
     ):
         if queue_capacity is not None and queue_capacity < 0:
             raise ValueError(f"queue_capacity = {queue_capacity}: must be >= 0 or None")
@@ -107,13 +108,12 @@ class Dispatcher:
             raise ValueError(f"queue_timeout_s = {queue_timeout_s}: must be > 0 or None")
         self.env = env
         self.pool = pool
-        self.arrival = arrival_s.tolist()
-        self.service = service_s.tolist()
-        n = len(self.arrival)
-        self.start_s = [np.nan] * n
-        self.finish_s = [np.nan] * n
-        self.dropped = [NOT_DROPPED] * n
-        self.drop_s = [np.nan] * n
+        self.requests = requests
+        # The store's lists, mutated in place: index them at i - requests.base.
+        self.arrival = requests.arrival
+        self.service = getattr(requests, "service", None)
+        self.start_s, self.finish_s = requests.start_s, requests.finish_s
+        self.dropped, self.drop_s = requests.dropped, requests.drop_s
         self.capacity = np.inf if queue_capacity is None else queue_capacity
         self.timeout = np.inf if queue_timeout_s is None else queue_timeout_s
         # (deadline_s, index, admitted event) of each waiting request, oldest first.
@@ -126,7 +126,7 @@ class Dispatcher:
         self.completed: list[int] = []  # indices finished since the controller last looked
         self.drops_since_tick = 0
         # Requests no replica could ever hold (a batching replica's KV budget).
-        self.too_long = frozenset(too_long)
+        self.too_long = requests.too_long
         # Starts the service of request i on a replica; a batching pool binds its own.
         self.start_service = self._start_timeout
         # Bound once: the event callbacks of every arrival and service end.
@@ -140,9 +140,8 @@ class Dispatcher:
         """The generator of request ``i``'s process, run from its arrival."""
         env = self.env
         if i in self.too_long:
-            self.dropped[i] = DROPPED_TOO_LONG
-            self.drop_s[i] = env._now
-            self.drops_since_tick += 1
+            self.too_long.discard(i)
+            self._drop(i, DROPPED_TOO_LONG, env._now)
             return
         replica = self.pool.acquire(i)
         if replica is None:
@@ -150,26 +149,30 @@ class Dispatcher:
             if queue and queue[0][0] <= env._now:
                 self.purge_expired()
             if len(queue) >= self.capacity:
-                self.dropped[i] = DROPPED_QUEUE_FULL
-                self.drop_s[i] = env._now
-                self.drops_since_tick += 1
+                self._drop(i, DROPPED_QUEUE_FULL, env._now)
                 return
             admitted = Event(env)
-            queue.append((self.arrival[i] + self.timeout, i, admitted))
+            queue.append((self.arrival[i - self.requests.base] + self.timeout, i, admitted))
             yield admitted
             replica = admitted._value
             if replica is None:
                 return  # timed out while waiting
-        self.start_s[i] = env._now
+        self.start_s[i - self.requests.base] = env._now  # base read again: a tick may have passed
         self.start_service(i, replica)
+
+    def _drop(self, i: int, reason: int, when: float) -> None:
+        j = i - self.requests.base
+        self.dropped[j] = reason
+        self.drop_s[j] = when
+        self.drops_since_tick += 1
 
     def _start_timeout(self, i: int, replica: Replica) -> None:
         """A slot's service: a timeout whose callback is the pool's ``complete``."""
-        Timeout(self.env, self.service[i], (i, replica)).callbacks.append(self._on_service_end)
+        Timeout(self.env, self.service[i - self.requests.base], (i, replica)).callbacks.append(self._on_service_end)
 
     def _complete(self, i: int, replica: Optional[Replica]) -> bool:
         """Record that request ``i`` finished; reuse its slot if ``replica`` is given."""
-        self.finish_s[i] = self.env._now
+        self.finish_s[i - self.requests.base] = self.env._now
         self.completed.append(i)
         return replica is not None and self._hand_over(replica)
 
@@ -201,9 +204,7 @@ class Dispatcher:
         queue, now = self.queue, self.env.now
         while queue and queue[0][0] <= now:
             deadline, i, admitted = queue.popleft()
-            self.dropped[i] = DROPPED_TIMEOUT
-            self.drop_s[i] = deadline
-            self.drops_since_tick += 1
+            self._drop(i, DROPPED_TIMEOUT, deadline)
             admitted.succeed(None)  # its process ends
 
     # -- arrivals -------------------------------------------------------
@@ -223,8 +224,10 @@ class Dispatcher:
         scheduled at once: results do not depend on how arrivals are fed.
         """
         env = self.env
+        requests = self.requests
+        requests.load_until(end_s)
         first = self.window_stop
-        stop = bisect_left(self.arrival, end_s, first)
+        stop = bisect_left(self.arrival, end_s, first - requests.base) + requests.base
         if stop == first:
             return
         event_id = _reserve_event_ids(env, stop - first)
@@ -248,7 +251,7 @@ class Dispatcher:
         arrival.callbacks.append(self._on_arrival)
         # Where env.schedule(arrival, NORMAL, arrival_s - origin) called at
         # `origin` would have put it (see _reserve_event_ids).
-        when = origin + (self.arrival[i] - origin)
+        when = origin + (self.arrival[i - self.requests.base] - origin)
         heappush(self.env._queue, (when, NORMAL, id_offset + i, arrival))
         self.arrival_pending = True
 

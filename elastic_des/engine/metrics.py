@@ -1,6 +1,6 @@
 """Per-request records, per-tick series and the run summary.
 
-Results are typed tables (pandas DataFrames built once from arrays) and a
+Results are typed tables (pandas DataFrames built from arrays) and a
 flat summary dict whose keys are namespaced (``latency/p99_s``,
 ``cost/usd``): the same keys in ``summary.json``, in sweep tables and in
 plots. Plots read only these DataFrames.
@@ -8,10 +8,13 @@ plots. Plots read only these DataFrames.
 
 from __future__ import annotations
 
+from typing import Callable, Optional, Sequence
+
 import numpy as np
 import pandas as pd
 
 from elastic_des.engine.dispatcher import DROPPED_QUEUE_FULL, DROPPED_TIMEOUT, DROPPED_TOO_LONG, NOT_DROPPED
+from elastic_des.engine.histogram import LogHistogram
 from elastic_des.engine.slo import SLO, tpot_s
 
 DROP_REASONS = {NOT_DROPPED: "served", DROPPED_QUEUE_FULL: "queue_full", DROPPED_TIMEOUT: "timeout",
@@ -42,25 +45,88 @@ def request_table(arrival_s, start_s, finish_s, dropped, service_s, prompt_token
     })
 
 
-def _percentiles(values: np.ndarray, percents) -> list[float]:
-    values = values[~np.isnan(values)]
-    return [float(x) for x in np.percentile(values, percents)] if len(values) else [float("nan")] * len(percents)
+class Outcomes:
+    """What became of a world's requests, reduced as they retire.
+
+    :meth:`add` takes the rows a :class:`~elastic_des.engine.records.RequestStore`
+    retires (index order) and keeps counts, sums and
+    :class:`~elastic_des.engine.histogram.LogHistogram` s of the served
+    requests' latency, TTFT and TPOT: memory that does not grow with the
+    run. Counts and SLO attainment are exact, means equal the exact ones up
+    to the order of summation, and the run-level percentiles are within the
+    histogram's relative error (0.5%) of the exact ones, whether the world
+    keeps its request table or not.
+
+    ``tables``: keep each retired chunk as a :func:`request_table` (the
+    world's ``requests`` frame); ``on_table``: hand each chunk to a writer
+    instead (``requests.parquet`` in row groups as the run goes).
+    """
+
+    def __init__(self, slo: SLO, tables: bool = False, on_table: Optional[Callable[[pd.DataFrame], None]] = None):
+        self.slo = slo
+        self.histograms = {name: LogHistogram() for name in ("latency", "ttft", "tpot")}
+        self.counts = dict.fromkeys(DROP_REASONS, 0)
+        self.met = self.waited = 0
+        self.latency_sum = self.wait_sum = 0.0
+        self.tables: Optional[list[pd.DataFrame]] = [] if tables else None
+        self.on_table = on_table
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def add(self, rows: dict[str, np.ndarray]) -> None:
+        """Count retired ``rows``: ``arrival``, ``start_s``, ``finish_s``,
+        ``dropped``, ``prompt``, ``output``, and ``first_token_s`` or (on a
+        slots model with tokens) ``offset``, the first token's delay after
+        the start; ``service``, or on a batching model the time from start to finish."""
+        dropped = rows["dropped"]
+        if not len(dropped):
+            return
+        for reason, count in zip(*np.unique(dropped, return_counts=True)):
+            self.counts[int(reason)] += int(count)
+        first = rows["start_s"] + rows["offset"] if "offset" in rows else rows["first_token_s"]
+        served = dropped == NOT_DROPPED
+        arrival, finish = rows["arrival"][served], rows["finish_s"][served]
+        latency, wait = finish - arrival, rows["start_s"][served] - arrival
+        ttft = first[served] - arrival
+        tpot = tpot_s(first[served], finish, rows["output"][served])
+        self.met += int(np.count_nonzero(self.slo.met(latency, ttft, tpot)))
+        self.waited += int(np.count_nonzero(wait > 0))
+        self.latency_sum += float(latency.sum())
+        self.wait_sum += float(wait.sum())
+        for name, values in (("latency", latency), ("ttft", ttft), ("tpot", tpot)):
+            self.histograms[name].add(values[~np.isnan(values)])
+        if self.tables is not None or self.on_table is not None:
+            service = rows["service"] if "service" in rows else rows["finish_s"] - rows["start_s"]
+            table = request_table(rows["arrival"], rows["start_s"], rows["finish_s"], dropped, service,
+                                  rows["prompt"], rows["output"], first)
+            if self.tables is not None:
+                self.tables.append(table)
+            if self.on_table is not None:
+                self.on_table(table)
+
+    def table(self) -> Optional[pd.DataFrame]:
+        """Every request's row, if kept (``tables=True``)."""
+        if self.tables is None:
+            return None
+        if not self.tables:
+            return request_table(*([np.empty(0)] * 8))
+        return pd.concat(self.tables, ignore_index=True)
+
+    def percentiles(self, name: str, percents: Sequence[float]) -> list[float]:
+        return self.histograms[name].quantiles([p / 100 for p in percents])
 
 
-def summarize(requests: pd.DataFrame, ticks: pd.DataFrame, decisions: list[dict], *, slo: SLO,
+def summarize(outcomes: Outcomes, ticks: pd.DataFrame, decisions: list[dict], *, slo: SLO,
               slo_target: float, cost_usd: float, gpu_hours: float, duration_s: float) -> dict[str, float]:
     """The headline numbers of one world."""
-    total = len(requests)
-    served = (requests["outcome"] == "served").to_numpy()
-    latency = requests["latency_s"].to_numpy()[served]
-    wait = requests["wait_s"].to_numpy()[served]
-    ttft = requests["ttft_s"].to_numpy()[served]
-    tpot = requests["tpot_s"].to_numpy()[served]
-    met = int(np.count_nonzero(slo.met(latency, ttft, tpot)))
-    compliance = met / total if total else float("nan")
-    p50, p95, p99 = np.percentile(latency, (50, 95, 99)) if len(latency) else (np.nan,) * 3
-    ttft_p50, ttft_p95, ttft_p99 = _percentiles(ttft, (50, 95, 99))
-    tpot_p50, tpot_p99 = _percentiles(tpot, (50, 99))
+    total = outcomes.total
+    served = outcomes.counts[NOT_DROPPED]
+    compliance = outcomes.met / total if total else float("nan")
+    p50, p95, p99 = outcomes.percentiles("latency", (50, 95, 99))
+    ttft_p50, ttft_p95, ttft_p99 = outcomes.percentiles("ttft", (50, 95, 99))
+    tpot_p50, tpot_p99 = outcomes.percentiles("tpot", (50, 99))
     targets = [d["replicas_after"] for d in decisions]
     before = [d["replicas_before"] for d in decisions]
     steps = np.sign(np.subtract(targets, before)) if decisions else np.zeros(0)
@@ -68,29 +134,29 @@ def summarize(requests: pd.DataFrame, ticks: pd.DataFrame, decisions: list[dict]
     replica_s = ticks["replicas_ready"] + ticks["replicas_provisioning"] + ticks["replicas_draining"]
     return {
         "requests/total": total,
-        "requests/served": int(served.sum()),
-        "requests/dropped": int(total - served.sum()),
-        "drops/queue_full": int((requests["outcome"] == "queue_full").sum()),
-        "drops/timeout": int((requests["outcome"] == "timeout").sum()),
-        "drops/too_long": int((requests["outcome"] == "too_long").sum()),
-        "drops/rate": (total - int(served.sum())) / total if total else float("nan"),
+        "requests/served": served,
+        "requests/dropped": total - served,
+        "drops/queue_full": outcomes.counts[DROPPED_QUEUE_FULL],
+        "drops/timeout": outcomes.counts[DROPPED_TIMEOUT],
+        "drops/too_long": outcomes.counts[DROPPED_TOO_LONG],
+        "drops/rate": (total - served) / total if total else float("nan"),
         "sla/compliance": compliance,
         "sla/target": slo_target,
         "sla/met": bool(compliance >= slo_target),
         # The objectives that are set (sla/latency_slo_s, sla/ttft_slo_s, sla/tpot_slo_s).
         **{f"sla/{name}_slo_s": value for name, value in
            (("latency", slo.latency_s), ("ttft", slo.ttft_s), ("tpot", slo.tpot_s)) if value is not None},
-        "latency/mean_s": float(latency.mean()) if len(latency) else float("nan"),
-        "latency/p50_s": float(p50),
-        "latency/p95_s": float(p95),
-        "latency/p99_s": float(p99),
+        "latency/mean_s": outcomes.latency_sum / served if served else float("nan"),
+        "latency/p50_s": p50,
+        "latency/p95_s": p95,
+        "latency/p99_s": p99,
         "latency/ttft_p50_s": ttft_p50,
         "latency/ttft_p95_s": ttft_p95,
         "latency/ttft_p99_s": ttft_p99,
         "latency/tpot_p50_s": tpot_p50,
         "latency/tpot_p99_s": tpot_p99,
-        "wait/mean_s": float(wait.mean()) if len(wait) else float("nan"),
-        "wait/p_wait": float(np.mean(wait > 0)) if len(wait) else float("nan"),
+        "wait/mean_s": outcomes.wait_sum / served if served else float("nan"),
+        "wait/p_wait": outcomes.waited / served if served else float("nan"),
         "utilization/mean": float(np.average(ticks["utilization"])) if len(ticks) else float("nan"),
         "cost/usd": cost_usd,
         "cost/gpu_hours": gpu_hours,

@@ -20,12 +20,11 @@ from elastic_des.engine.observation import Observation
 
 @dataclass(frozen=True)
 class FutureRequests:
-    """Every request of the run, known in advance: arrival and service times
-    (sorted by arrival), the queue's timeout (``inf``: none), and the
-    clairvoyant plan computed from them for this world."""
+    """What a clairvoyant planner knows of the run's requests in advance: the
+    queue's timeout (``inf``: none) and the clairvoyant plan computed for this
+    world from every request's arrival and service time (replayed window by
+    window from the seeded streams, never held whole)."""
 
-    arrival_s: np.ndarray
-    service_s: np.ndarray
     queue_timeout_s: float
     plan: Optional[OraclePlan] = None
 

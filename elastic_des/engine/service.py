@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from elastic_des import rng as rng_streams
 from elastic_des.engine.distributions import make_distribution
-from elastic_des.engine.workload import Workload
 
 SLOT_MODELS = ("tokens", "exponential")
 SERVICE_MODELS = SLOT_MODELS + ("batching",)
@@ -135,20 +135,21 @@ def mean_service_s(model, workload_cfg) -> float:
     return model.overhead_s + prompt / model.prefill_tokens_per_s + output / model.decode_tokens_per_s
 
 
-def service_prior(model, workload_cfg, workload: Workload, service_s: np.ndarray,
+def service_prior(model, workload_cfg, workload, service_s: Optional[np.ndarray],
                   plan: ServingPlan) -> tuple[float, float]:
     """The planners' prior ``(mean, SCV)`` of the service time per request.
 
     A timestamps trace brings its own request sizes, so its prior is the
     mean and SCV of the trace's service times on ``model`` (``service_s``,
-    from :func:`planning_service_times`); otherwise it is analytic. For the
+    from :func:`planning_service_times`; None for other workloads); otherwise
+    it is analytic. For the
     token model ``overhead + P/prefill + O/decode`` with independent sizes
     ``P`` and ``O`` has variance ``Var(P)/prefill² + Var(O)/decode²``; for a
     batching replica planned at batch ``c``, ``S = (O-1) t_step(c) + c P/prefill``
     has variance ``t_step(c)² Var(O) + (c/prefill)² Var(P)`` (the rounding of
     sizes to whole tokens ignored); an exponential service has SCV 1.
     """
-    if workload.sizes_from_trace and model.service_model != "exponential" and len(service_s):
+    if workload.sizes_from_trace and model.service_model != "exponential" and service_s is not None and len(service_s):
         mean = float(np.mean(service_s))
         return mean, float(np.var(service_s) / mean**2) if mean > 0 else 0.0
     if model.service_model == "exponential":
@@ -164,7 +165,7 @@ def service_prior(model, workload_cfg, workload: Workload, service_s: np.ndarray
     return mean, variance / mean**2
 
 
-def planning_service_times(model, workload: Workload, seed: int, plan: ServingPlan) -> np.ndarray:
+def planning_service_times(model, requests, plan: ServingPlan, rng: np.random.Generator) -> np.ndarray:
     """Each request's service time as the Erlang C planners count it.
 
     On a slots model it is the request's real service time
@@ -177,30 +178,56 @@ def planning_service_times(model, workload: Workload, seed: int, plan: ServingPl
     the planners follow the request sizes the fleet actually serves; the
     oracle replays them on ``c`` servers per replica.
     """
-    if model.service_model != "batching":
-        return service_times(model, workload, seed)
-    work = batch_work(model, workload)
-    return work.decode_tokens * step_s(model, plan.slots) + plan.slots * work.prefill_s
+    return request_columns(model, requests, plan, rng)["planning"]
 
 
-def service_times(model, workload: Workload, seed: int) -> np.ndarray:
-    """Service time in seconds of every request of ``workload`` on a slots ``model``."""
+def service_times(model, requests, rng: np.random.Generator) -> np.ndarray:
+    """Service time in seconds of every request of ``requests`` (prompt and
+    output tokens) on a slots ``model``; ``rng`` is the world's stream of unit
+    exponentials (drawn in order window after window, so the draws do not
+    depend on how the run is cut into windows)."""
     if model.service_model == "exponential":
-        unit = rng_streams.stream(seed, "service_unit_exponential").exponential(1.0, len(workload))
-        return unit * model.mean_service_s
+        return rng.exponential(1.0, len(requests.prompt_tokens)) * model.mean_service_s
     return (
         model.overhead_s
-        + workload.prompt_tokens / model.prefill_tokens_per_s
-        + workload.output_tokens / model.decode_tokens_per_s
+        + requests.prompt_tokens / model.prefill_tokens_per_s
+        + requests.output_tokens / model.decode_tokens_per_s
     )
 
 
-def first_token_offsets(model, workload: Workload) -> np.ndarray:
+def service_stream(seed: int) -> np.random.Generator:
+    """The stream of :func:`service_times` for run seed ``seed`` (shared by both worlds)."""
+    return rng_streams.stream(seed, "service_unit_exponential")
+
+
+def request_columns(model, requests, plan: ServingPlan, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The columns a world of ``model`` needs for a window of ``requests``
+    (a :class:`~elastic_des.engine.windows.RequestBatch`), as a
+    :class:`~elastic_des.engine.records.RequestStore` loads them: ``arrival``,
+    ``prompt``, ``output``, ``planning`` (:func:`planning_service_times`),
+    and the service model's own: ``service`` and (with tokens) ``offset``
+    (:func:`first_token_offsets`) on a slots model; the
+    :class:`BatchWork` ``prefill``, ``decode``, ``kv`` and ``too_long``
+    (larger than a replica's KV budget) on a batching one."""
+    columns = {"arrival": requests.arrival_s, "prompt": requests.prompt_tokens, "output": requests.output_tokens}
+    if model.service_model != "batching":
+        service = service_times(model, requests, rng)
+        columns.update(service=service, planning=service)
+        if model.service_model != "exponential":
+            columns["offset"] = first_token_offsets(model, requests)
+        return columns
+    work = batch_work(model, requests)
+    columns.update(prefill=work.prefill_s, decode=work.decode_tokens, kv=work.kv_tokens,
+                   planning=work.decode_tokens * step_s(model, plan.slots) + plan.slots * work.prefill_s)
+    if model.kv_budget_tokens is not None:
+        columns["too_long"] = work.kv_tokens > model.kv_budget_tokens
+    return columns
+
+
+def first_token_offsets(model, requests) -> np.ndarray:
     """Seconds from the start of service to the first token on a slots ``model``
-    (its prefill and one decoded token); NaN for ``exponential``, which has no tokens."""
-    if model.service_model == "exponential":
-        return np.full(len(workload), np.nan)
-    return model.overhead_s + workload.prompt_tokens / model.prefill_tokens_per_s + 1.0 / model.decode_tokens_per_s
+    with tokens (its prefill and one decoded token)."""
+    return model.overhead_s + requests.prompt_tokens / model.prefill_tokens_per_s + 1.0 / model.decode_tokens_per_s
 
 
 @dataclass(frozen=True)
@@ -215,9 +242,9 @@ class BatchWork:
     kv_tokens: np.ndarray
 
 
-def batch_work(model, workload: Workload) -> BatchWork:
-    prompt = np.asarray(workload.prompt_tokens, dtype=float)
-    output = np.asarray(workload.output_tokens, dtype=float)
+def batch_work(model, requests) -> BatchWork:
+    prompt = np.asarray(requests.prompt_tokens, dtype=float)
+    output = np.asarray(requests.output_tokens, dtype=float)
     return BatchWork(
         prefill_s=prefill_s(model, prompt),
         decode_tokens=np.maximum(output - 1.0, 0.0),

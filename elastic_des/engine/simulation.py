@@ -4,6 +4,16 @@
 dispatcher, controller), runs the scenario to its end and then lets the
 requests already admitted finish, so every request has an outcome. Billing
 stops at the end of the scenario: the drain tail is not a cost of the day.
+
+A world holds only the requests in flight and the next tick's arrivals
+(:mod:`elastic_des.engine.records`): its workload, held whole
+(:class:`~elastic_des.engine.workload.Workload`) or replayed window by
+window (:class:`~elastic_des.engine.windows.RequestSource`, the same
+requests), is loaded a tick ahead, and each request is reduced into the
+run's figures (:class:`~elastic_des.engine.metrics.Outcomes`) once it and
+every request before it have an outcome. The clairvoyant limit replays the
+workload once more, window by window. So memory is O(ticks + requests in
+flight) unless the world keeps its request table (``record_requests``).
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -23,17 +33,21 @@ from elastic_des.engine.dispatcher import Dispatcher, events_scheduled
 from elastic_des.errors import ConfigError
 from elastic_des.engine.forecast import Forecaster
 from elastic_des.engine.history import warmup_history
-from elastic_des.engine.metrics import request_table, summarize
+from elastic_des.engine.metrics import Outcomes, summarize
 from elastic_des.engine.batching import BatchingPool
 from elastic_des.engine.clairvoyant import oracle_plan
 from elastic_des.engine.estimators import ServiceTimeEstimator
 from elastic_des.engine.policy import FutureRequests, Policy, PolicyContext
+from elastic_des.engine.records import RequestStore
 from elastic_des.engine.replicas import ReplicaPool
 from elastic_des.engine.service import (
-    batch_work, first_token_offsets, planning_service_times, service_prior, serving_plan,
+    ServingPlan, planning_service_times, request_columns, service_prior, service_stream, serving_plan,
 )
 from elastic_des.engine.slo import SLO
-from elastic_des.engine.workload import Workload
+from elastic_des.engine.windows import RequestSource
+from elastic_des.engine.workload import Workload, whole_workload
+
+Requests = Union[Workload, RequestSource]
 
 
 @dataclass
@@ -42,44 +56,54 @@ class WorldResult:
 
     name: str
     summary: dict
-    requests: pd.DataFrame
+    requests: Optional[pd.DataFrame]  # None unless the world kept its request table
     ticks: pd.DataFrame
     decisions: list[dict]
     wall_s: float = float("nan")  # wall-clock time of the simulation (not a result: timing.json)
 
 
-def policy_context(world, scenario, controller, workload: Workload, seed: int, field: str = "world",
-                   service_s: Optional[np.ndarray] = None, oracle: bool = True) -> PolicyContext:
+def world_windows(model, plan: ServingPlan, workload: Requests, seed: int) -> Iterator[dict[str, np.ndarray]]:
+    """A fresh replay of ``workload``'s windows as the columns a world of
+    ``model`` loads (:func:`~elastic_des.engine.service.request_columns`)."""
+    rng = service_stream(seed)
+    return (request_columns(model, batch, plan, rng) for batch in workload.batches())
+
+
+def policy_context(world, scenario, controller, workload: Requests, seed: int, field: str = "world",
+                   oracle: bool = True) -> PolicyContext:
     """What ``world``'s policy knows before the run. A batching replica is
-    planned as in :func:`~elastic_des.engine.service.serving_plan`.
-    ``service_s`` (each request's service time as the planners count it,
-    :func:`~elastic_des.engine.service.planning_service_times`; computed if
-    not given) lets a clairvoyant policy read ahead and gives a trace replay
-    its prior from its own sizes. ``oracle``: compute the clairvoyant plan (if
-    the workload can be read ahead)."""
-    plan = serving_plan(world.model, scenario.workload, scenario.slo)
-    if service_s is None:
-        service_s = planning_service_times(world.model, workload, seed, plan)
-    prior_mean_s, prior_scv = service_prior(world.model, scenario.workload, workload, service_s, plan)
+    planned as in :func:`~elastic_des.engine.service.serving_plan`. A
+    timestamps trace gives the prior its own sizes
+    (:func:`~elastic_des.engine.service.service_prior`). ``oracle``: compute
+    the clairvoyant plan (if the workload can be read ahead), a replay of
+    every request's arrival and planning service time window by window."""
+    model = world.model
+    plan = serving_plan(model, scenario.workload, scenario.slo)
+    trace_service = None
+    if workload.sizes_from_trace:  # a timestamps trace: held whole, like the trace file
+        requests = workload if isinstance(workload, Workload) else whole_workload(workload)
+        trace_service = planning_service_times(model, requests, plan, service_stream(seed))
+    prior_mean_s, prior_scv = service_prior(model, scenario.workload, workload, trace_service, plan)
     timeout = world.fleet.queue_timeout_s
     future = None
     if workload.read_ahead and oracle:
         timeout_s = math.inf if timeout is None else float(timeout)
         oracle_needs = oracle_plan(
-            workload.arrival_s, service_s, tick_s=controller.tick_s, duration_s=scenario.duration_s,
+            ((w["arrival"], w["planning"]) for w in world_windows(model, plan, workload, seed)),
+            tick_s=controller.tick_s, duration_s=scenario.duration_s,
             slots=plan.slots, slo_latency_s=plan.latency_s,
             slo_target=scenario.slo.target_compliance, queue_timeout_s=timeout_s,
             min_replicas=world.fleet.min_replicas, max_replicas=world.fleet.max_replicas,
-            cold_start_s=world.model.cold_start_s,
+            cold_start_s=model.cold_start_s,
         )
-        future = FutureRequests(workload.arrival_s, service_s, timeout_s, oracle_needs)
+        future = FutureRequests(timeout_s, oracle_needs)
     return PolicyContext(
         fleet_field=f"{field}.fleet",
         min_replicas=world.fleet.min_replicas,
         max_replicas=world.fleet.max_replicas,
         slots_per_replica=plan.slots,
         mean_service_s=prior_mean_s,
-        cold_start_s=world.model.cold_start_s,
+        cold_start_s=model.cold_start_s,
         tick_s=controller.tick_s,
         slo_latency_s=plan.latency_s,
         slo_target=scenario.slo.target_compliance,
@@ -113,11 +137,12 @@ def simulate_world(
     controller_cfg,
     policy: Policy,
     forecaster: Forecaster,
-    workload: Workload,
+    workload: Requests,
     seed: int,
     on_tick: Optional[Callable[[float], None]] = None,
     field: str = "world",
     oracle_limit: bool = True,
+    record_requests: Union[bool, Callable[[pd.DataFrame], None]] = True,
 ) -> WorldResult:
     """Simulate ``world`` under ``policy`` on ``workload``; see module docs.
 
@@ -125,6 +150,11 @@ def simulate_world(
     in the summary; a replay of all requests, about a third of the
     simulation's own time); ``False`` skips it unless the policy is
     clairvoyant (e.g. for training episodes that never read it).
+
+    ``record_requests``: ``True`` keeps one row per request (the result's
+    ``requests`` frame, memory O(requests)); ``False`` keeps none; a
+    callable is handed the rows in chunks, in request order, as requests
+    retire (e.g. a parquet writer). The summary is the same either way.
 
     ``field`` is the config path of ``world``, for error messages. The
     config is expected to have passed :func:`elastic_des.validate.validate`
@@ -134,9 +164,10 @@ def simulate_world(
     wall_start = time.perf_counter()
     model, fleet = world.model, world.fleet
     env = simpy.Environment()
-    service = planning_service_times(model, workload, seed, serving_plan(model, scenario.workload, scenario.slo))
-    pool, dispatcher, first_token_of = _fleet(env, model, fleet, workload, service)
-    context = policy_context(world, scenario, controller_cfg, workload, seed, field, service,
+    plan = serving_plan(model, scenario.workload, scenario.slo)
+    requests = RequestStore(world_windows(model, plan, workload, seed))
+    pool, dispatcher, first_token_of = _fleet(env, model, fleet, requests)
+    context = policy_context(world, scenario, controller_cfg, workload, seed, field,
                              oracle=oracle_limit or policy.clairvoyant)
     policy.reset(context)
     forecaster.reset(controller_cfg.tick_s)
@@ -150,62 +181,57 @@ def simulate_world(
         )
     pool.start(initial)
     usd_per_replica_s = model.gpus_per_replica * model.usd_per_gpu_hour / 3600.0
+    slo = SLO.of(scenario.slo)
+    outcomes = Outcomes(slo, tables=record_requests is True,
+                        on_table=record_requests if callable(record_requests) else None)
     controller = Controller(
         env, pool, dispatcher, policy, forecaster,
         tick_s=controller_cfg.tick_s, horizon_ticks=controller_cfg.forecast_horizon_ticks,
-        duration_s=scenario.duration_s, slo=SLO.of(scenario.slo),
+        duration_s=scenario.duration_s, slo=slo,
         usd_per_replica_s=usd_per_replica_s, min_replicas=fleet.min_replicas,
         max_replicas=fleet.max_replicas, on_tick=on_tick,
         service_estimator=ServiceTimeEstimator(context.mean_service_s, context.service_scv),
-        service_s=service, first_token_of=first_token_of, output_tokens=workload.output_tokens,
+        recorder=outcomes, first_token_of=first_token_of,
     )
     env.process(controller.process())
     env.run(until=scenario.duration_s)
     billed_replica_s = pool.billed_replica_s()
     env.run()  # let admitted requests finish; nothing new arrives
-    start_s, finish_s = np.asarray(dispatcher.start_s), np.asarray(dispatcher.finish_s)
-    first_token_s = first_token_of(np.arange(len(workload))) if first_token_of is not None else None
-    service = finish_s - start_s if isinstance(pool, BatchingPool) else np.asarray(dispatcher.service)
-    requests = request_table(
-        workload.arrival_s, start_s, finish_s, dispatcher.dropped,
-        service, workload.prompt_tokens, workload.output_tokens, first_token_s,
-    )
+    outcomes.add(requests.retire())
     ticks = pd.DataFrame.from_records(controller.ticks, columns=list(TICK_COLUMNS))
     # Billed during each tick's window (cold starts included): the cumulative
     # column's increments, so that summing a column never counts a cost twice.
     cumulative = ticks["cost_usd_cumulative"]
     ticks.insert(ticks.columns.get_loc("cost_usd_cumulative"), "cost_usd", cumulative.diff().fillna(cumulative))
     summary = summarize(
-        requests, ticks, controller.decisions,
-        slo=SLO.of(scenario.slo), slo_target=scenario.slo.target_compliance,
+        outcomes, ticks, controller.decisions,
+        slo=slo, slo_target=scenario.slo.target_compliance,
         cost_usd=billed_replica_s * usd_per_replica_s,
         gpu_hours=billed_replica_s * model.gpus_per_replica / 3600.0, duration_s=scenario.duration_s,
     )
     summary.update(oracle_summary(context, usd_per_replica_s, summary["cost/usd"]))
-    summary["run/events_per_request"] = events_scheduled(env) / len(workload) if len(workload) else float("nan")
-    return WorldResult(world.name, summary, requests, ticks, controller.decisions, time.perf_counter() - wall_start)
+    total = outcomes.total
+    summary["run/events_per_request"] = events_scheduled(env) / total if total else float("nan")
+    return WorldResult(world.name, summary, outcomes.table(), ticks, controller.decisions,
+                       time.perf_counter() - wall_start)
 
 
-def _fleet(env: simpy.Environment, model, fleet, workload: Workload, service: np.ndarray):
+def _fleet(env: simpy.Environment, model, fleet, requests: RequestStore):
     """The replica pool and dispatcher of ``model``'s service model, and how to
-    read requests' first-token times (None: the model has no tokens).
-    ``service``: each request's service time on a slots model."""
+    read requests' first-token times by index (None: the model has no tokens)."""
     if model.service_model != "batching":
         pool = ReplicaPool(env, model.slots_per_replica, model.cold_start_s)
-        dispatcher = Dispatcher(env, pool, workload.arrival_s, service, fleet.queue_capacity, fleet.queue_timeout_s)
+        dispatcher = Dispatcher(env, pool, requests, fleet.queue_capacity, fleet.queue_timeout_s)
         if model.service_model == "exponential":
             return pool, dispatcher, None
-        offsets, start_s = first_token_offsets(model, workload), dispatcher.start_s
-        # Only the finished requests' entries: converting the whole list each tick would be quadratic.
-        return pool, dispatcher, lambda done: np.array([start_s[i] for i in done], dtype=float) + offsets[done]
-    work = batch_work(model, workload)
+        offset, start_s = requests.offset, requests.start_s
+        return pool, dispatcher, lambda done: np.array(
+            [start_s[i - requests.base] + offset[i - requests.base] for i in done], dtype=float)
     pool = BatchingPool(
         env, max_num_seqs=model.max_num_seqs, cold_start_s=model.cold_start_s, step_base_s=model.step_base_s,
         step_per_seq_s=model.step_per_seq_s, kv_budget_tokens=model.kv_budget_tokens,
-        prefill_s=work.prefill_s, decode_tokens=work.decode_tokens, kv_tokens=work.kv_tokens,
     )
-    dispatcher = Dispatcher(env, pool, workload.arrival_s, np.zeros(len(workload)), fleet.queue_capacity,
-                            fleet.queue_timeout_s, too_long=pool.too_long())
+    dispatcher = Dispatcher(env, pool, requests, fleet.queue_capacity, fleet.queue_timeout_s)
     pool.attach(dispatcher)
-    first_token = pool.first_token_s
-    return pool, dispatcher, lambda done: np.asarray([first_token[i] for i in done], dtype=float)
+    first_token = requests.first_token_s
+    return pool, dispatcher, lambda done: np.asarray([first_token[i - requests.base] for i in done], dtype=float)

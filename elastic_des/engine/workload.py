@@ -1,11 +1,15 @@
 """Request arrivals and sizes: synthetic rate profiles and trace replay.
 
-Arrivals are a non-homogeneous Poisson process (NHPP) sampled up front by
-exact thinning (Lewis & Shedler 1979): candidates from a homogeneous process
-at a rate ``upper`` that bounds the profile everywhere, each kept with
-probability ``rate(t) / upper``. Sampling the whole stream as arrays before
-the simulation starts is what lets both worlds of a dual-world run replay the
-very same requests, and keeps per-request work out of the event loop.
+Arrivals are a non-homogeneous Poisson process (NHPP) sampled by exact
+thinning (Lewis & Shedler 1979): candidates from a homogeneous process at a
+rate ``upper`` that bounds the profile everywhere, each kept with
+probability ``rate(t) / upper``; or one of the bursty processes of
+:mod:`elastic_des.engine.arrivals`. :func:`request_source` gives a run's
+requests as a replay from the seeded streams, a window of simulated time at
+a time (:mod:`elastic_des.engine.windows`), which is what lets both worlds of
+a dual-world run replay the very same requests without holding them all;
+:func:`build_workload` holds them whole, as the concatenation of the same
+windows.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import numpy as np
 
 from elastic_des import rng as rng_streams
-from elastic_des.engine.arrivals import OnOffRateProfile, sample_client_mixture, sample_renewal
+from elastic_des.engine.arrivals import OnOffRateProfile, client_mixture_chunks, renewal_chunks
 from elastic_des.engine.distributions import INTERARRIVAL_FAMILIES, WEIBULL_MIN_CV, LogNormal, make_distribution
 from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
+from elastic_des.engine.windows import (
+    RequestBatch, RequestSource, concatenate, fixed_windows, sized, sliced, thinned_windows,
+)
 from elastic_des.engine.traces import (
     RateTrace,
     load_client_trace,
@@ -134,17 +142,6 @@ class PiecewiseRateProfile(RateProfile):
         return float(self.rates_rps.max())
 
 
-def sample_nhpp(profile: RateProfile, rng: np.random.Generator) -> np.ndarray:
-    """Sorted arrival times of an NHPP with ``profile.rate`` on ``[0, duration)``."""
-    upper = profile.upper_bound()
-    if upper <= 0:
-        return np.empty(0)
-    count = rng.poisson(upper * profile.duration_s)
-    candidates = np.sort(rng.uniform(0.0, profile.duration_s, count))
-    keep = rng.uniform(0.0, upper, count) < profile.rate(candidates)
-    return candidates[keep]
-
-
 @dataclass(frozen=True)
 class Workload:
     """Every request of a run, as arrays sorted by arrival time.
@@ -168,6 +165,10 @@ class Workload:
 
     def __len__(self) -> int:
         return len(self.arrival_s)
+
+    def batches(self) -> Iterator[RequestBatch]:
+        """The requests in the windows of :mod:`elastic_des.engine.windows`."""
+        return sliced(RequestBatch(self.arrival_s, self.prompt_tokens, self.output_tokens), self.duration_s)
 
 
 def _token_counts(values: np.ndarray) -> np.ndarray:
@@ -238,16 +239,18 @@ def validate_arrivals(workload_cfg, field: str) -> None:
                 f"a {trace_format} trace brings its own arrival process; set 'poisson' (the default)")
 
 
-def sample_arrivals(cfg, profile: RateProfile, seed: int, field: str) -> tuple[np.ndarray, RateProfile]:
-    """Arrivals following ``profile`` by ``cfg.process``, and the profile they
-    follow (for on/off, the modulated one)."""
-    arrivals_rng = rng_streams.stream(seed, "arrivals")
+def arrival_windows(cfg, profile: RateProfile, seed: int, field: str) -> tuple[Callable[[], Iterator[np.ndarray]], RateProfile]:
+    """Arrivals following ``profile`` by ``cfg.process`` (a fresh replay of the
+    windows per call), and the profile they follow (for on/off, the modulated one)."""
     if cfg.process == "renewal":
-        return sample_renewal(profile, cfg.family, cfg.cv, arrivals_rng, f"{field}.family"), profile
+        def renewal():
+            chunks = renewal_chunks(profile, cfg.family, cfg.cv, rng_streams.stream(seed, "arrivals"), f"{field}.family")
+            return fixed_windows(chunks, profile.duration_s)
+        return renewal, profile
     if cfg.process == "onoff":
         profile = OnOffRateProfile(profile, cfg.on_mean_s, cfg.off_mean_s, cfg.burst_ratio,
                                    rng_streams.stream(seed, "arrival_modulation"))
-    return sample_nhpp(profile, arrivals_rng), profile
+    return (lambda: thinned_windows(profile, rng_streams.stream(seed, "arrivals"))), profile
 
 
 def _trace_windows(trace_cfg, trace_windows: int, window_s: float, duration_s: float, field: str) -> int:
@@ -276,15 +279,22 @@ def run_rate_windows(trace: RateTrace, trace_cfg, duration_s: float, field: str)
     return window, all_rates[first:]
 
 
-def build_workload(scenario, seed: int) -> Workload:
-    """Sample (or replay) every request of ``scenario`` for run seed ``seed``."""
+def request_source(scenario, seed: int) -> RequestSource:
+    """Every request of ``scenario`` for run seed ``seed``, replayed window by
+    window (:mod:`elastic_des.engine.windows`); checks the workload config."""
     field = "scenario.workload"
     cfg = scenario.workload
     duration_s = scenario.duration_s
     require_positive("scenario.duration_s", duration_s)
     prompt_dist = make_distribution(cfg.prompt_tokens, f"{field}.prompt_tokens")
     output_dist = make_distribution(cfg.output_tokens, f"{field}.output_tokens")
-    sizes = rng_streams.stream(seed, "request_sizes")
+
+    def sizes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return _token_counts(prompt_dist.sample(rng, n)), _token_counts(output_dist.sample(rng, n))
+
+    def sizes_rng() -> np.random.Generator:
+        return rng_streams.stream(seed, "request_sizes")
+
     if cfg.trace.path is not None:
         trace_cfg = cfg.trace
         tfield = f"{field}.trace"
@@ -293,21 +303,35 @@ def build_workload(scenario, seed: int) -> Workload:
             arrival, prompt, output, profile = _replay_timestamps(
                 trace_cfg, path, duration_s, rng_streams.stream(seed, "trace_scaling"), tfield
             )
-            return Workload(arrival, prompt, output, profile, float(duration_s), sizes_from_trace=True)
+            # The trace's own sizes, held whole like the trace itself.
+            whole = Workload(arrival, prompt, output, profile, float(duration_s), sizes_from_trace=True)
+            return RequestSource(whole.batches, profile, duration_s, sizes_from_trace=True)
         if trace_cfg.format == "clients":
             clients = load_client_trace(path)
             first = _trace_windows(trace_cfg, clients.windows, clients.window_s, duration_s, tfield)
             window, all_rates = scaled_rate_windows(clients.aggregate(), trace_cfg)
             profile: RateProfile = PiecewiseRateProfile(window, all_rates[first:], duration_s)
-            arrival = sample_client_mixture(clients, first, window, trace_cfg.rate_scale, duration_s,
-                                            rng_streams.stream(seed, "arrivals"), tfield)
-        else:
-            window, rates = run_rate_windows(load_rate_trace(path), trace_cfg, duration_s, tfield)
-            profile = PiecewiseRateProfile(window, rates, duration_s)
+
+            def mixture() -> Iterator[np.ndarray]:
+                chunks = client_mixture_chunks(clients, first, window, trace_cfg.rate_scale, duration_s,
+                                               rng_streams.stream(seed, "arrivals"), tfield)
+                return fixed_windows(chunks, duration_s)
+            return RequestSource(sized(mixture, sizes, sizes_rng), profile, duration_s)
+        window, rates = run_rate_windows(load_rate_trace(path), trace_cfg, duration_s, tfield)
+        profile = PiecewiseRateProfile(window, rates, duration_s)
     else:
         profile = SyntheticRateProfile(cfg, duration_s, rng_streams.stream(seed, "rate_noise"), field)
-    if cfg.trace.path is None or cfg.trace.format == "rates":
-        arrival, profile = sample_arrivals(cfg.arrivals, profile, seed, f"{field}.arrivals")
-    prompt = _token_counts(prompt_dist.sample(sizes, len(arrival)))
-    output = _token_counts(output_dist.sample(sizes, len(arrival)))
-    return Workload(arrival, prompt, output, profile, float(duration_s))
+    windows, profile = arrival_windows(cfg.arrivals, profile, seed, f"{field}.arrivals")
+    return RequestSource(sized(windows, sizes, sizes_rng), profile, duration_s)
+
+
+def whole_workload(source: RequestSource) -> Workload:
+    """Every request of ``source`` held as arrays: the concatenation of its windows."""
+    parts = list(source.batches())
+    columns = [concatenate(getattr(b, name) for b in parts) for name in ("arrival_s", "prompt_tokens", "output_tokens")]
+    return Workload(*columns, source.profile, source.duration_s, sizes_from_trace=source.sizes_from_trace)
+
+
+def build_workload(scenario, seed: int) -> Workload:
+    """Sample (or replay) every request of ``scenario`` for run seed ``seed``, held whole."""
+    return whole_workload(request_source(scenario, seed))

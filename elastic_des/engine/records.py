@@ -1,0 +1,110 @@
+"""The per-request state of one world: only the requests loaded and not yet retired.
+
+A world's dispatcher, replica pool and controller read and write each
+request's columns by its index ``i`` (arrival order). A
+:class:`RequestStore` holds those columns for a moving range of requests:
+
+* it *loads* requests from the run's windows
+  (:mod:`elastic_des.engine.windows`) only as the simulation reaches them:
+  :meth:`RequestStore.load_until` is called with the end of the next tick;
+* it *retires* the oldest requests once they and every request before them
+  have an outcome (served or dropped): :meth:`RequestStore.retire` hands
+  their rows over, in index order, and forgets them.
+
+So memory holds the requests in flight and the next tick's arrivals,
+whatever the length of the run. Request ``i`` is at position ``i - base``
+of every list; lists, not numpy arrays, because single-item reads and
+writes of a list are several times faster, and the lists are mutated in
+place (never replaced), so the dispatcher and the pool may keep references
+to them.
+
+Input columns are whatever the windows carry (``arrival`` always; e.g.
+``service``, ``prefill``, ``decode``, ``kv``); a boolean column
+``too_long`` instead fills the set :attr:`RequestStore.too_long` of the
+indices it marks. Outcome columns are ``start_s``, ``first_token_s``,
+``finish_s``, ``drop_s`` (NaN until known) and ``dropped`` (a drop reason
+of :mod:`elastic_des.engine.dispatcher`, 0 while not dropped).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, Optional
+
+import numpy as np
+
+OUTCOME_COLUMNS = ("start_s", "first_token_s", "finish_s", "drop_s")
+NAN = float("nan")
+
+
+class RequestStore:
+    """The columns of the requests loaded and not yet retired; see the module docs."""
+
+    def __init__(self, windows: Iterable[dict[str, np.ndarray]]):
+        self._windows: Iterator[dict[str, np.ndarray]] = iter(windows)
+        self._window: Optional[dict[str, np.ndarray]] = None
+        self._position = 0  # the next request of self._window to load
+        self.base = 0  # index of the first request held
+        self.loaded = 0  # requests loaded so far: indices [base, loaded) are held
+        self.too_long: set[int] = set()
+        self.columns: list[str] = []
+        self.arrival: list[float] = []
+        for name in OUTCOME_COLUMNS:
+            setattr(self, name, [])
+        self.dropped: list[int] = []
+        self._next_window()
+
+    @classmethod
+    def of(cls, **columns: np.ndarray) -> "RequestStore":
+        """A store of one window holding ``columns`` (arrays of one length, ``arrival`` sorted)."""
+        return cls([{name: np.asarray(values) for name, values in columns.items()}])
+
+    def _next_window(self) -> None:
+        self._window = next(self._windows, None)
+        self._position = 0
+        if self._window is None:
+            return
+        for name in self._window:
+            if name != "too_long" and name not in self.columns:
+                if self.loaded:
+                    raise ValueError(f"column {name!r} appears after the first window")
+                self.columns.append(name)
+                if name != "arrival":
+                    setattr(self, name, [])
+
+    def load_until(self, end_s: float) -> None:
+        """Load every request arriving before ``end_s``."""
+        while self._window is not None:
+            window = self._window
+            start = self._position
+            stop = int(np.searchsorted(window["arrival"], end_s, side="left"))
+            if stop > start:
+                for name in self.columns:
+                    getattr(self, name).extend(window[name][start:stop].tolist())
+                if "too_long" in window:
+                    marked = np.flatnonzero(window["too_long"][start:stop])
+                    self.too_long.update((marked + self.loaded).tolist())
+                count = stop - start
+                for name in OUTCOME_COLUMNS:
+                    getattr(self, name).extend([NAN] * count)
+                self.dropped.extend([0] * count)
+                self.loaded += count
+                self._position = stop
+            if stop < len(window["arrival"]):
+                return
+            self._next_window()
+
+    def retire(self) -> dict[str, np.ndarray]:
+        """The rows of the oldest requests that, with every request before them,
+        have an outcome, as arrays (index order, key ``index`` their indices);
+        they are forgotten."""
+        dropped = np.array(self.dropped, dtype=np.int8)
+        done = (dropped != 0) | ~np.isnan(np.array(self.finish_s, dtype=float))
+        count = len(done) if done.all() else int(np.argmin(done))
+        rows = {"index": np.arange(self.base, self.base + count), "dropped": dropped[:count]}
+        for name in (*self.columns, *OUTCOME_COLUMNS):
+            values = getattr(self, name)
+            rows[name] = np.array(values[:count], dtype=float)
+            del values[:count]
+        del self.dropped[:count]
+        self.base += count
+        return rows
