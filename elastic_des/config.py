@@ -160,9 +160,10 @@ class TrainConfig:
 class LimitsConfig:
     """What a run may ask of the machine, checked before it starts.
 
-    max_memory_gb: refuse a run whose up-front memory estimate (expected
-    requests and thinning candidates, see :mod:`elastic_des.planning`)
-    exceeds this many GB; null: 80% of this machine's physical memory.
+    max_memory_gb: refuse a run whose up-front memory estimate (the busiest
+    window of requests, its thinning candidates, the ticks; a timestamps
+    trace whole; see :mod:`elastic_des.planning`) exceeds this many GB;
+    null: 80% of this machine's physical memory.
     """
 
     max_memory_gb: Optional[float] = None

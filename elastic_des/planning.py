@@ -9,10 +9,14 @@ noise has mean 1) or from the trace file. The validation pass
 memory before it allocates anything, and to warn about an overload the
 fleet cannot absorb.
 
-:func:`memory_estimate_bytes` turns it into bytes. The per-request figure
-was measured: the growth of peak resident memory of a dual-world run that
-writes its request table was 485 B per request from 18k to 360k requests
-and 320 B per request from 360k to 1.8M; 500 B errs on the safe side.
+:func:`memory_estimate_bytes` turns it into bytes. A run holds one window
+of requests at a time (:mod:`elastic_des.engine.windows`; its arrays, the
+thinning candidates while it is drawn, the requests in flight), one row per
+tick and decision, and, for a timestamps trace, the replayed trace whole;
+the request table is written to disk as it goes. So a month at 50 req/s
+(260M requests over both worlds) is estimated at well under 1 GB; the
+figures were measured (``benchmarks/scale.py``, README) and err on the
+safe side.
 """
 
 from __future__ import annotations
@@ -23,14 +27,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from elastic_des.engine.windows import WINDOW_S
 from elastic_des.engine.traces import load_client_trace, load_rate_trace, load_request_trace
 from elastic_des.engine.workload import run_rate_windows, validated_trace_path
 
-# Peak resident bytes per request of a dual-world run that writes requests.parquet
-# (arrival, sizes, service, dispatch arrays of both worlds, the request tables, parquet buffers).
-BYTES_PER_REQUEST = 500.0
+# Peak resident bytes per request of the window being simulated, both worlds:
+# the window's arrays and columns (engine.service.request_columns), the request
+# rows and parquet buffers of the retired ones, the lists of those loaded.
+BYTES_PER_WINDOW_REQUEST = 300.0
 # Exact thinning holds, per candidate arrival: its time, a sorted copy, a uniform, its rate, the mask.
 BYTES_PER_CANDIDATE = 40.0
+# Per tick, both worlds: the tick rows, the candidate's decision records, the tick table.
+BYTES_PER_TICK = 10_000.0
+# Per request of a timestamps trace, held whole: the trace file's columns and the replay's arrays.
+BYTES_PER_HELD_REQUEST = 200.0
 # Points at which the synthetic profile's deterministic factors are evaluated (at most).
 MAX_GRID = 200_000
 
@@ -44,6 +54,7 @@ class Demand:
     peak_rps: float
     mean_rps: float
     source: str  # the fields that set the volume, for messages
+    held: bool = False  # every request is held at once (a timestamps trace)
 
 
 def _synthetic(workload, duration_s: float) -> Demand:
@@ -82,7 +93,7 @@ def _trace(trace_cfg, duration_s: float) -> Demand:
         requests = len(run_s) * trace_cfg.rate_scale
         per_minute = np.bincount((run_s // 60.0).astype(int)) if len(run_s) else np.zeros(1)
         peak = float(per_minute.max()) / 60.0 * trace_cfg.rate_scale
-        return Demand(requests, requests, peak, requests / duration_s, source)
+        return Demand(requests, requests, peak, requests / duration_s, source, held=True)
     rate_trace = load_client_trace(path).aggregate() if trace_cfg.format == "clients" else load_rate_trace(path)
     window_s, rates = run_rate_windows(rate_trace, trace_cfg, duration_s, "scenario.workload.trace")
     covered = rates[:int(math.ceil(duration_s / window_s))]
@@ -98,8 +109,18 @@ def planned_demand(scenario) -> Demand:
     return _synthetic(workload, float(scenario.duration_s))
 
 
-def memory_estimate_bytes(demand: Demand) -> float:
-    return demand.requests * BYTES_PER_REQUEST + demand.candidates * BYTES_PER_CANDIDATE
+def window_requests(demand: Demand, duration_s: float) -> float:
+    """Requests of the busiest window: at most the peak rate for a window's length."""
+    return min(demand.requests, demand.peak_rps * min(WINDOW_S, duration_s))
+
+
+def memory_estimate_bytes(demand: Demand, duration_s: float, tick_s: float) -> float:
+    """Peak bytes a run of ``demand`` over ``duration_s`` with ticks of ``tick_s`` holds; see the module docs."""
+    share = min(1.0, WINDOW_S / duration_s)
+    ticks = duration_s / tick_s if tick_s > 0 else 0.0
+    return (window_requests(demand, duration_s) * BYTES_PER_WINDOW_REQUEST
+            + demand.candidates * share * BYTES_PER_CANDIDATE + ticks * BYTES_PER_TICK
+            + (demand.requests * BYTES_PER_HELD_REQUEST if demand.held else 0.0))
 
 
 def default_memory_limit_gb() -> float:

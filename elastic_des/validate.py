@@ -39,7 +39,7 @@ from elastic_des.engine.workload import SyntheticRateProfile, validate_arrivals,
 from elastic_des.errors import ConfigError, ConfigWarning, require, require_non_negative, require_positive
 from elastic_des.factory import build
 from elastic_des.worlds import check_workers
-from elastic_des.planning import Demand, default_memory_limit_gb, memory_estimate_bytes, planned_demand
+from elastic_des.planning import Demand, default_memory_limit_gb, memory_estimate_bytes, planned_demand, window_requests
 
 def check_known_keys(node: Any, field: str = "") -> None:
     """Every key of a schema-typed node is a field of its schema.
@@ -146,9 +146,10 @@ def validate_world(world: Any, field: str) -> None:
     validate_fleet(world.fleet, f"{field}.fleet")
 
 
-def validate_scenario(scenario: Any, seed: int, limits: Any) -> Demand:
+def validate_scenario(scenario: Any, seed: int, limits: Any, tick_s: float) -> Demand:
     """Duration, SLO, request sizes and arrivals (the trace file, or the
-    synthetic profile); the planned demand, checked against ``limits``."""
+    synthetic profile); the planned demand, checked against ``limits``
+    (``tick_s``: the controller's tick, for the memory the ticks take)."""
     require_positive("scenario.duration_s", scenario.duration_s)
     slo = scenario.slo
     objectives = ("latency_s", "ttft_s", "tpot_s")
@@ -166,14 +167,14 @@ def validate_scenario(scenario: Any, seed: int, limits: Any) -> Demand:
         path = validated_trace_path(workload.trace, "scenario.workload.trace")
         if workload.trace.format == "clients":
             load_client_trace(path)  # a malformed file fails here, naming row and column
-        return check_demand(scenario, limits)
+        return check_demand(scenario, limits, tick_s)
     for i, spike in enumerate(workload.spikes):
         if spike.start_s >= scenario.duration_s:
             warn(f"scenario.workload.spikes[{i}].start_s", spike.start_s,
                  f"at or after the end of the run (scenario.duration_s = {scenario.duration_s:g}): "
                  "the spike never happens")
     # The size of the run first: the profile allocates its noise windows.
-    demand = check_demand(scenario, limits)
+    demand = check_demand(scenario, limits, tick_s)
     SyntheticRateProfile(workload, scenario.duration_s, rng_streams.stream(seed, "rate_noise"))
     return demand
 
@@ -182,7 +183,7 @@ def warn(field: str, value: Any, message: str) -> None:
     warnings.warn(f"{field} = {value!r}: {message}", ConfigWarning, stacklevel=2)
 
 
-def check_demand(scenario: Any, limits: Any) -> Demand:
+def check_demand(scenario: Any, limits: Any, tick_s: float) -> Demand:
     """The planned demand fits in memory; a trace has requests in the run's window."""
     if limits.max_memory_gb is not None:
         require_positive("limits.max_memory_gb", limits.max_memory_gb)
@@ -200,11 +201,14 @@ def check_demand(scenario: Any, limits: Any) -> Demand:
     if limit is None:
         limit = default_memory_limit_gb()
         limit_text = f"limits.max_memory_gb = null ({limit:.3g} GB, 80% of this machine's memory)"
-    estimate_gb = memory_estimate_bytes(demand) / 1e9
+    duration_s = float(scenario.duration_s)
+    estimate_gb = memory_estimate_bytes(demand, duration_s, tick_s) / 1e9
     if estimate_gb > limit:
+        held = demand.requests if demand.held else window_requests(demand, duration_s)
         raise ConfigError(
-            f"{demand.source}: the run would hold about {demand.requests:.3g} requests "
-            f"({demand.candidates:.3g} candidate arrivals while sampling), an estimated {estimate_gb:.3g} GB, "
+            f"{demand.source}: the run would hold about {held:.3g} requests at once "
+            f"({'the whole trace' if demand.held else 'a window of the run'}; {demand.requests:.3g} in all) "
+            f"and {duration_s / tick_s if tick_s > 0 else 0:.3g} ticks, an estimated {estimate_gb:.3g} GB, "
             f"over {limit_text}: shorten the run or lower the rate, or raise the limit"
         )
     return demand
@@ -267,7 +271,7 @@ def validate(cfg: Any, tasks: tuple[str, ...]) -> None:
     if cfg.task == "explain":
         check_explain(cfg.explain)  # the run it explains carries its own, recorded config
         return
-    demand = validate_scenario(cfg.scenario, cfg.seed, cfg.limits)
+    demand = validate_scenario(cfg.scenario, cfg.seed, cfg.limits, cfg.controller.tick_s)
     validate_world(cfg.world, "world")
     validate_model_serves(cfg.world.model, "world.model", cfg.scenario)
     if cfg.baseline.enabled:

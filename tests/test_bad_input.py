@@ -258,6 +258,12 @@ def test_a_run_too_big_for_memory_is_refused_up_front(make_cfg):
     message = run_fails(make_cfg, "scenario.workload.base_rate_rps=1e6", "scenario.duration_s=86400")
     assert time.perf_counter() - start < 5
     assert_names(message, "scenario.workload.base_rate_rps = 1000000.0", "requests", "GB", "limits.max_memory_gb")
+    # A world holds a window of requests at a time: a month at 50 req/s fits in 2 GB, and
+    # a month at 1e5 req/s (a window of over 1e9 requests) does not fit in 24.
+    month = ("scenario.duration_s=2592000", "output.requests=false")
+    validate(make_cfg(*month, "scenario.workload.base_rate_rps=50", "limits.max_memory_gb=2"), tuple(TASKS))
+    assert_names(run_fails(make_cfg, *month, "scenario.workload.base_rate_rps=1e5", "limits.max_memory_gb=24"),
+                 "a window of the run", "limits.max_memory_gb = 24")
     # The limit is a setting: a tiny one refuses even a small run, naming itself.
     assert_names(run_fails(make_cfg, "limits.max_memory_gb=1e-6"), "limits.max_memory_gb = 1e-06")
     assert_names(run_fails(make_cfg, "limits.max_memory_gb=0"), "limits.max_memory_gb = 0", "must be > 0")
