@@ -19,6 +19,9 @@ streams), and handed to every engine as arrays.
 * ``simpy``: the textbook SimPy model: a source process that sleeps until
   each arrival and starts a customer process, which requests a slot of a
   ``simpy.Resource`` and holds it for its service time.
+* ``simpy_callbacks``: SimPy with callbacks alone and no process (see
+  :func:`run_simpy_callbacks`): the reference ceiling; the engine's ratio to
+  it is its share of what SimPy's event loop allows.
 * ``ciw``: Ciw's documented API (``create_network``,
   ``simulate_until_max_customers``). Ciw samples its own times and cannot
   take arrays of them, so the inter-arrival and service times are replayed
@@ -27,7 +30,7 @@ streams), and handed to every engine as arrays.
 
 Each engine is timed from being handed the arrays to having the mean wait,
 which is printed so that an engine cannot be fast by being wrong: on the same
-requests all four agree (to rounding). Repetitions are interleaved, one of
+requests all five agree (to rounding). Repetitions are interleaved, one of
 each engine per round, and medians are compared, because the machine may be
 shared; CPU time is reported beside wall time for the same reason.
 
@@ -40,6 +43,7 @@ import argparse
 import math
 import statistics
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
@@ -196,6 +200,49 @@ def run_simpy(case: Case) -> Result:
     return watch.result(len(case), statistics.fmean(wait))
 
 
+def run_simpy_callbacks(case: Case) -> Result:
+    """SimPy driven by callbacks alone, no process: the ceiling of a SimPy engine.
+
+    Each arrival is a timeout whose callback schedules the next arrival and
+    either starts a service (a timeout whose callback frees the server and
+    starts the oldest waiting customer) or queues the customer. Nothing is
+    resumed, so this is what SimPy's event loop costs by itself; the
+    elastic_des engine pays for a process per request on top.
+    """
+    watch = _Stopwatch()
+    env = simpy.Environment()
+    arrival, service = case.arrival_s.tolist(), case.service_s.tolist()
+    n = len(arrival)
+    wait = [0.0] * n
+    waiting: deque = deque()
+    free = [case.servers]
+
+    def start(i: int) -> None:
+        wait[i] = env.now - arrival[i]
+        env.timeout(service[i]).callbacks.append(finish)
+
+    def finish(_event) -> None:
+        if waiting:
+            start(waiting.popleft())
+        else:
+            free[0] += 1
+
+    def arrive(event) -> None:
+        i = event.value
+        if i + 1 < n:
+            env.timeout(arrival[i + 1] - env.now, i + 1).callbacks.append(arrive)
+        if free[0]:
+            free[0] -= 1
+            start(i)
+        else:
+            waiting.append(i)
+
+    if n:
+        env.timeout(arrival[0], 0).callbacks.append(arrive)
+    env.run()
+    return watch.result(len(case), statistics.fmean(wait))
+
+
 def run_ciw(case: Case) -> Result:
     """Ciw replaying the same inter-arrival and service times."""
     watch = _Stopwatch()
@@ -218,6 +265,7 @@ ENGINES: dict[str, Engine] = {
     "elastic_des": run_elastic_des,
     "elastic_des_world": run_elastic_des_world,
     "simpy": run_simpy,
+    "simpy_callbacks": run_simpy_callbacks,
     "ciw": run_ciw,
 }
 
@@ -257,12 +305,15 @@ def report(case: Case, results: dict[str, list[Result]]) -> str:
         each = " ".join(f"{r.requests / r.wall_s:,.0f}" for r in runs)
         waits = sorted({f"{r.mean_wait_s:.9f}" for r in runs})
         lines.append(f"{name:<18} {rates[name][0]:>13,.0f} {rates[name][1]:>12,.0f}  {each:<26} {' '.join(waits)}")
-    lines.append("ratios of medians, wall (CPU):")
+    lines.append("ratios of medians, wall (CPU); spread = min-max of the per-round wall ratios:")
     for name in ("elastic_des", "elastic_des_world"):
-        for other in ("simpy", "ciw"):
+        for other in ("simpy", "simpy_callbacks", "ciw"):
             if name in rates and other in rates:
                 wall, cpu = (rates[name][k] / rates[other][k] for k in (0, 1))
-                lines.append(f"  {name} / {other}: {wall:.2f}x ({cpu:.2f}x)")
+                each = [b.wall_s / a.wall_s for a, b in zip(results[name], results[other])]
+                share = " (the engine's share of the callbacks-only ceiling)" if other == "simpy_callbacks" else ""
+                lines.append(f"  {name} / {other}: {wall:.2f}x ({cpu:.2f}x), per round "
+                             f"{min(each):.2f}-{max(each):.2f}{share}")
     return "\n".join(lines)
 
 

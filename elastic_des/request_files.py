@@ -1,7 +1,8 @@
 """``requests.parquet`` written as the run goes, in row groups.
 
 A world hands over its request rows in chunks as requests retire
-(``simulate_world(record_requests=writer)``). :class:`RowGroupWriter`
+(``simulate_world(record_requests=writer)``, arrays of
+:data:`~elastic_des.engine.metrics.ROW_COLUMNS`). :class:`RowGroupWriter`
 buffers them and appends a row group of about :data:`ROW_GROUP_ROWS` rows
 at a time to the world's own part file, so a month-long run never holds its
 request table in memory. :func:`join_parts` then copies the worlds' parts,
@@ -17,9 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from elastic_des.engine.metrics import rows_table
 
 ROW_GROUP_ROWS = 262_144
 
@@ -33,25 +36,21 @@ class RowGroupWriter:
             raise ValueError(f"row_group_rows = {row_group_rows}: must be >= 1")
         self.path, self.role, self.world = Path(path), role, world
         self.row_group_rows = row_group_rows
-        self._pending: list[pd.DataFrame] = []
+        self._pending: list[dict[str, np.ndarray]] = []
         self._rows = 0
         self._writer: Optional[pq.ParquetWriter] = None
-        self._empty: Optional[pd.DataFrame] = None  # the columns, for a world without requests
 
-    def __call__(self, table: pd.DataFrame) -> None:
+    def __call__(self, rows: dict[str, np.ndarray]) -> None:
         """Take the next rows of the world's request table."""
-        if self._empty is None:
-            self._empty = table.iloc[:0]
-        if len(table):
-            self._pending.append(table)
-            self._rows += len(table)
+        self._pending.append(rows)
+        self._rows += len(rows["arrival_s"])
         if self._rows >= self.row_group_rows:
             self._flush()
 
     def _flush(self) -> None:
-        if not self._pending:
+        if self._writer is not None and not self._rows:
             return
-        frame = pd.concat(self._pending, ignore_index=True).assign(role=self.role, world=self.world)
+        frame = rows_table(self._pending).assign(role=self.role, world=self.world)
         self._pending, self._rows = [], 0
         if self._writer is None:
             schema = pa.Schema.from_pandas(frame, preserve_index=False)
@@ -61,8 +60,6 @@ class RowGroupWriter:
 
     def close(self) -> None:
         """Write what is left (an empty table if the world had no requests)."""
-        if self._writer is None and not self._pending and self._empty is not None:
-            self._pending.append(self._empty)
         self._flush()
         if self._writer is not None:
             self._writer.close()

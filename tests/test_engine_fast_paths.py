@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
+from simpy.events import NORMAL
 
 from elastic_des.engine.controller import sorted_percentiles
 from elastic_des.engine.dispatcher import Dispatcher
@@ -54,3 +55,38 @@ def test_requests_are_simpy_processes_that_end():
     assert not any(p.is_alive for p in seen)
     assert env.active_process is None
     assert dispatcher.start_s == [0.0, 2.0, 4.0]
+
+
+def test_inlined_events_have_exactly_the_attributes_simpy_gives_them():
+    # The dispatcher builds its arrival and admission events and its service
+    # timeouts without their __init__ and pushes them onto env._queue itself:
+    # this fails if SimPy changes what those objects hold or how its queue
+    # entries look.
+    env = simpy.Environment()
+    reference_timeout = simpy.Timeout(env, 2.5, "value")
+    assert env._queue == [(2.5, NORMAL, 0, reference_timeout)]
+    reference_event = simpy.Event(env)
+    reference_event.succeed(7)
+    assert sorted(env._queue) == [(0.0, NORMAL, 1, reference_event), (2.5, NORMAL, 0, reference_timeout)]
+    assert vars(simpy.Event(env)).keys() == {"env", "callbacks"}  # the admission event, before it succeeds
+
+    env = simpy.Environment()
+    pool = ReplicaPool(env, 1, 0.0)
+    dispatcher = Dispatcher(env, pool, RequestStore.of(arrival=np.array([1.0, 1.5]), service=np.array([2.0, 2.0])),
+                            None, None)
+    pool.start(1)
+    dispatcher.spawn_until(np.inf)
+    (when, priority, _, arrival), = env._queue
+    assert (when, priority, type(arrival)) == (1.0, NORMAL, simpy.Event)
+    assert vars(arrival).keys() == vars(reference_event).keys() and arrival._value == 0 and arrival.ok
+    env.step()  # request 0 arrives, starts its service and schedules request 1's arrival
+    service_end = next(event for _, _, _, event in env._queue if isinstance(event, simpy.Timeout))
+    assert vars(service_end).keys() == vars(reference_timeout).keys()
+    assert (service_end._delay, service_end.ok, service_end.triggered) == (2.0, True, True)
+    assert sorted(t for t, _, _, _ in env._queue) == [1.5, 3.0]
+    env.step()  # request 1 arrives and waits for the slot: its admission event
+    (_, _, admitted), = dispatcher.queue
+    assert type(admitted) is simpy.Event and vars(admitted).keys() == {"env", "callbacks"}
+    assert not admitted.triggered and len(admitted.callbacks) == 1
+    env.run()
+    assert dispatcher.start_s == [1.0, 3.0] and dispatcher.finish_s == [3.0, 5.0]

@@ -26,6 +26,7 @@ a few short-lived objects; see :class:`_RequestProcess`,
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections import deque
 from heapq import heappush
@@ -39,6 +40,10 @@ from elastic_des.engine.records import RequestStore
 from elastic_des.engine.replicas import Replica, ReplicaPool
 
 NOT_DROPPED, DROPPED_QUEUE_FULL, DROPPED_TIMEOUT, DROPPED_TOO_LONG = 0, 1, 2, 3
+# An event object without running its __init__: the hot paths below set the
+# attributes SimPy's __init__ would (tests/test_engine_fast_paths.py checks
+# them against SimPy's own objects, so a change in SimPy fails a test).
+_new = object.__new__
 
 
 class _RequestProcess(Process):
@@ -122,6 +127,7 @@ class Dispatcher:
         # of (stop index, event id of request i minus i, time of spawn_until).
         self.window_stop = 0
         self.windows: deque[tuple[int, int, float]] = deque()
+        self._window = (0, 0, 0.0)  # windows[0] once an arrival was scheduled from it
         self.arrival_pending = False  # an arrival event is in the event queue
         self.completed: list[int] = []  # indices finished since the controller last looked
         self.drops_since_tick = 0
@@ -151,7 +157,10 @@ class Dispatcher:
             if len(queue) >= self.capacity:
                 self._drop(i, DROPPED_QUEUE_FULL, env._now)
                 return
-            admitted = Event(env)
+            # Event(env), its __init__ inlined.
+            admitted = _new(Event)
+            admitted.env = env
+            admitted.callbacks = []
             queue.append((self.arrival[i - self.requests.base] + self.timeout, i, admitted))
             yield admitted
             replica = admitted._value
@@ -168,13 +177,25 @@ class Dispatcher:
 
     def _start_timeout(self, i: int, replica: Replica) -> None:
         """A slot's service: a timeout whose callback is the pool's ``complete``."""
-        Timeout(self.env, self.service[i - self.requests.base], (i, replica)).callbacks.append(self._on_service_end)
+        # Timeout(env, service, (i, replica)) with its __init__ and env.schedule
+        # inlined: the attributes Timeout.__init__ sets and the entry env.schedule
+        # pushes onto env._queue (time, priority, event id from env._eid, event).
+        env = self.env
+        service = self.service[i - self.requests.base]
+        end = _new(Timeout)
+        end.env = env
+        end.callbacks = [self._on_service_end]
+        end._value = (i, replica)
+        end._delay = service
+        end._ok = True
+        heappush(env._queue, (env._now + service, NORMAL, next(env._eid), end))
 
     def _complete(self, i: int, replica: Optional[Replica]) -> bool:
         """Record that request ``i`` finished; reuse its slot if ``replica`` is given."""
         self.finish_s[i - self.requests.base] = self.env._now
         self.completed.append(i)
-        return replica is not None and self._hand_over(replica)
+        # An empty queue has nothing to hand over (nor anything expired to purge).
+        return replica is not None and bool(self.queue) and self._hand_over(replica)
 
     def _hand_over(self, replica: Replica) -> bool:
         """Give a free slot of ``replica`` to the oldest waiting request."""
@@ -184,7 +205,9 @@ class Dispatcher:
         if not queue or not self.pool.reserve(queue[0][1], replica):
             return False
         admitted = queue.popleft()[2]
-        if self.env.peek() > self.env._now:
+        env = self.env
+        # env.peek() inlined: the time of the next event in env._queue.
+        if (env._queue[0][0] if env._queue else math.inf) > env._now:
             # Nothing else happens at this instant, so the admission would be
             # the very next event: process it at once instead (its only
             # callback is the request's process, which starts a service of
@@ -238,17 +261,22 @@ class Dispatcher:
 
     def _schedule_arrival(self, i: int) -> None:
         """Schedule the arrival of request ``i``, if ``spawn_until`` let it in."""
-        windows = self.windows
-        while windows and windows[0][0] <= i:
-            windows.popleft()
-        if not windows:
-            self.arrival_pending = False
-            return
-        _, id_offset, origin = windows[0]
-        arrival = Event(self.env)
+        if i >= self._window[0]:  # past the current window: move to the next one
+            windows = self.windows
+            while windows and windows[0][0] <= i:
+                windows.popleft()
+            if not windows:
+                self.arrival_pending = False
+                return
+            self._window = windows[0]
+        _, id_offset, origin = self._window
+        # Event(env), then succeed(i) without its scheduling: the attributes
+        # Event.__init__ and succeed set (checked like the service timeout).
+        arrival = _new(Event)
+        arrival.env = self.env
+        arrival.callbacks = [self._on_arrival]
         arrival._ok = True
         arrival._value = i
-        arrival.callbacks.append(self._on_arrival)
         # Where env.schedule(arrival, NORMAL, arrival_s - origin) called at
         # `origin` would have put it (see _reserve_event_ids).
         when = origin + (self.arrival[i - self.requests.base] - origin)

@@ -45,6 +45,17 @@ def request_table(arrival_s, start_s, finish_s, dropped, service_s, prompt_token
     })
 
 
+# The columns of request_table's arguments, as Outcomes hands retired rows over.
+ROW_COLUMNS = ("arrival_s", "start_s", "finish_s", "dropped", "service_s", "prompt_tokens", "output_tokens",
+               "first_token_s")
+
+
+def rows_table(chunks: Sequence[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """The :func:`request_table` of consecutive chunks of rows (:data:`ROW_COLUMNS`)."""
+    return request_table(*(np.concatenate([c[name] for c in chunks]) if chunks else np.empty(0)
+                           for name in ROW_COLUMNS))
+
+
 class Outcomes:
     """What became of a world's requests, reduced as they retire.
 
@@ -57,19 +68,23 @@ class Outcomes:
     histogram's relative error (0.5%) of the exact ones, whether the world
     keeps its request table or not.
 
-    ``tables``: keep each retired chunk as a :func:`request_table` (the
-    world's ``requests`` frame); ``on_table``: hand each chunk to a writer
-    instead (``requests.parquet`` in row groups as the run goes).
+    ``tables``: keep the rows of every request (:meth:`table`, the world's
+    ``requests`` frame); ``on_rows``: hand each retired chunk's rows
+    (arrays, :data:`ROW_COLUMNS`) to a writer instead, which makes tables of
+    them with :func:`rows_table` (``requests.parquet`` in row groups as the
+    run goes). Tables are made from many chunks at once: a frame per tick
+    would cost more than the simulation.
     """
 
-    def __init__(self, slo: SLO, tables: bool = False, on_table: Optional[Callable[[pd.DataFrame], None]] = None):
+    def __init__(self, slo: SLO, tables: bool = False,
+                 on_rows: Optional[Callable[[dict[str, np.ndarray]], None]] = None):
         self.slo = slo
         self.histograms = {name: LogHistogram() for name in ("latency", "ttft", "tpot")}
         self.counts = dict.fromkeys(DROP_REASONS, 0)
         self.met = self.waited = 0
         self.latency_sum = self.wait_sum = 0.0
-        self.tables: Optional[list[pd.DataFrame]] = [] if tables else None
-        self.on_table = on_table
+        self.chunks: Optional[list[dict[str, np.ndarray]]] = [] if tables else None
+        self.on_rows = on_rows
 
     @property
     def total(self) -> int:
@@ -97,22 +112,18 @@ class Outcomes:
         self.wait_sum += float(wait.sum())
         for name, values in (("latency", latency), ("ttft", ttft), ("tpot", tpot)):
             self.histograms[name].add(values[~np.isnan(values)])
-        if self.tables is not None or self.on_table is not None:
+        if self.chunks is not None or self.on_rows is not None:
             service = rows["service"] if "service" in rows else rows["finish_s"] - rows["start_s"]
-            table = request_table(rows["arrival"], rows["start_s"], rows["finish_s"], dropped, service,
-                                  rows["prompt"], rows["output"], first)
-            if self.tables is not None:
-                self.tables.append(table)
-            if self.on_table is not None:
-                self.on_table(table)
+            chunk = dict(zip(ROW_COLUMNS, (rows["arrival"], rows["start_s"], rows["finish_s"], dropped, service,
+                                           rows["prompt"], rows["output"], first)))
+            if self.chunks is not None:
+                self.chunks.append(chunk)
+            if self.on_rows is not None:
+                self.on_rows(chunk)
 
     def table(self) -> Optional[pd.DataFrame]:
         """Every request's row, if kept (``tables=True``)."""
-        if self.tables is None:
-            return None
-        if not self.tables:
-            return request_table(*([np.empty(0)] * 8))
-        return pd.concat(self.tables, ignore_index=True)
+        return None if self.chunks is None else rows_table(self.chunks)
 
     def percentiles(self, name: str, percents: Sequence[float]) -> list[float]:
         return self.histograms[name].quantiles([p / 100 for p in percents])

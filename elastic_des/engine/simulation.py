@@ -142,7 +142,7 @@ def simulate_world(
     on_tick: Optional[Callable[[float], None]] = None,
     field: str = "world",
     oracle_limit: bool = True,
-    record_requests: Union[bool, Callable[[pd.DataFrame], None]] = True,
+    record_requests: Union[bool, Callable[[dict[str, np.ndarray]], None]] = True,
 ) -> WorldResult:
     """Simulate ``world`` under ``policy`` on ``workload``; see module docs.
 
@@ -154,7 +154,8 @@ def simulate_world(
     ``record_requests``: ``True`` keeps one row per request (the result's
     ``requests`` frame, memory O(requests)); ``False`` keeps none; a
     callable is handed the rows in chunks, in request order, as requests
-    retire (e.g. a parquet writer). The summary is the same either way.
+    retire (arrays, :data:`~elastic_des.engine.metrics.ROW_COLUMNS`; e.g. a
+    parquet writer). The summary is the same either way.
 
     ``field`` is the config path of ``world``, for error messages. The
     config is expected to have passed :func:`elastic_des.validate.validate`
@@ -183,7 +184,7 @@ def simulate_world(
     usd_per_replica_s = model.gpus_per_replica * model.usd_per_gpu_hour / 3600.0
     slo = SLO.of(scenario.slo)
     outcomes = Outcomes(slo, tables=record_requests is True,
-                        on_table=record_requests if callable(record_requests) else None)
+                        on_rows=record_requests if callable(record_requests) else None)
     controller = Controller(
         env, pool, dispatcher, policy, forecaster,
         tick_s=controller_cfg.tick_s, horizon_ticks=controller_cfg.forecast_horizon_ticks,
