@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import resource
 import sys
 import warnings
 from contextlib import contextmanager
@@ -62,15 +64,24 @@ def savings(candidate: dict, baseline: dict) -> dict:
     }
 
 
-def timing(results: dict[str, WorldResult]) -> dict:
+def timing(results: dict[str, WorldResult], processes: dict[str, dict]) -> dict:
     """Wall-clock figures of each world (``timing.json``): not results, so kept
-    out of ``summary.json``, which the same config and seed reproduce byte for byte."""
+    out of ``summary.json``, which the same config and seed reproduce byte for
+    byte. ``processes``: the process that ran each world (``pid``) and its
+    peak resident memory when the world finished (``peak_rss_mb``; with
+    ``run.workers=2`` the baseline's is its worker's own)."""
     out = {}
     for role, result in results.items():
         requests = result.summary["requests/total"]
         out[role] = {"wall_s": result.wall_s,
-                     "requests_per_wall_s": requests / result.wall_s if result.wall_s > 0 else float("nan")}
+                     "requests_per_wall_s": requests / result.wall_s if result.wall_s > 0 else float("nan"),
+                     **processes[role]}
     return out
+
+
+def _this_process() -> dict:
+    # ru_maxrss is in KiB on Linux.
+    return {"pid": os.getpid(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def _labelled(result: WorldResult, role: str, label: str) -> pd.DataFrame:
@@ -99,8 +110,9 @@ def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
     parts = {role: output_dir / f".requests.{role}.parquet" for role in labels} if write_requests else {}
     processes = process_count(cfg.run.workers, len(worlds))
 
-    def job(role, world, world_policy, world_forecaster, progress_shown: bool) -> Callable[[], WorldResult]:
-        def simulate_one() -> WorldResult:
+    def job(role, world, world_policy, world_forecaster,
+            progress_shown: bool) -> Callable[[], tuple[WorldResult, dict]]:
+        def simulate_one() -> tuple[WorldResult, dict]:
             field = "world" if role == "candidate" else "baseline.world"
             writer = RowGroupWriter(parts[role], role, labels[role]) if write_requests else None
             with Progress(cfg.scenario.duration_s, f"{name} [{labels[role]}]", "sim-s", progress_shown) as progress:
@@ -111,12 +123,13 @@ def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
                 )
             if writer is not None:
                 writer.close()
-            return result
+            return result, _this_process()
         return simulate_one
 
     # One progress bar: a second process would draw over the first one's.
     jobs = [job(*w, cfg.output.progress and (processes == 1 or w[0] == "candidate")) for w in worlds]
-    results: dict[str, WorldResult] = dict(zip(labels, run_worlds(jobs, processes)))
+    done = dict(zip(labels, run_worlds(jobs, processes)))
+    results: dict[str, WorldResult] = {role: result for role, (result, _) in done.items()}
     summary = {
         "run/name": name,
         "run/scenario": cfg.scenario.name,
@@ -137,7 +150,7 @@ def simulate(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
         write_jsonl(output_dir / "decisions.jsonl",
                     ({"world": labels["candidate"], **d} for d in results["candidate"].decisions))
         write_json(output_dir / "summary.json", summary)
-        write_json(output_dir / "timing.json", timing(results))
+        write_json(output_dir / "timing.json", timing(results, {role: process for role, (_, process) in done.items()}))
         if cfg.output.report:
             # Loaded here, not at the top: matplotlib and seaborn take about a
             # second to import, which the application's import should not pay.
