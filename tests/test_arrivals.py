@@ -14,7 +14,7 @@ from elastic_des.app import run
 from elastic_des.engine.arrivals import OnOffRateProfile, client_mixture_chunks, renewal_chunks
 from elastic_des.engine.distributions import Gamma, Weibull, interarrival_distribution
 from elastic_des.engine.traces import PACKAGED_TRACES, load_client_trace
-from elastic_des.engine.windows import concatenate, thinned_windows
+from elastic_des.engine.windows import ThinnedArrivals, concatenate
 from elastic_des.engine.workload import PiecewiseRateProfile
 from elastic_des.errors import ConfigError
 from elastic_des.rng import stream
@@ -32,7 +32,7 @@ def sample_client_mixture(*args) -> np.ndarray:
 
 
 def sample_nhpp(profile, rng) -> np.ndarray:
-    return concatenate(thinned_windows(profile, rng))
+    return concatenate(ThinnedArrivals(profile, lambda: rng)())
 
 
 def constant(rate: float, duration_s: float) -> PiecewiseRateProfile:

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from elastic_des import request_files
+from elastic_des.engine import metrics
 from elastic_des.app import run
 from elastic_des.engine.histogram import DEFAULT_RELATIVE_ERROR
 from elastic_des.engine.records import RequestStore
@@ -109,19 +110,34 @@ def test_streaming_world_equals_whole_array_world(make_cfg, kind, model):
     assert kept.summary.keys() == streamed.summary.keys()
     for key, value in kept.summary.items():
         assert value == streamed.summary[key] or (value != value and streamed.summary[key] != streamed.summary[key]), key
-    # The summary's percentiles (a histogram) against the exact ones of the request table.
-    exact = _exact_percentiles(kept.requests)
-    checked = 0
-    for key, value in exact.items():
-        if np.isnan(value):
-            assert np.isnan(kept.summary[key]), key
-            continue
-        assert abs(kept.summary[key] - value) <= DEFAULT_RELATIVE_ERROR * abs(value) * (1 + 1e-9), key
-        checked += 1
-    assert checked >= (8 if model != "exponential" else 3)
+    # The summary's percentiles and means are the exact ones of the request table.
+    assert kept.summary["latency/p99_s"] == _exact_percentiles(kept.requests)["latency/p99_s"]
     served = kept.requests["outcome"] == "served"
     assert kept.summary["requests/served"] == int(served.sum())
-    assert kept.summary["latency/mean_s"] == pytest.approx(kept.requests["latency_s"][served].mean(), rel=1e-12)
+    assert kept.summary["latency/mean_s"] == kept.requests["latency_s"][served].mean()
+
+
+@pytest.mark.parametrize("kind, model", [("synthetic", "batching"), ("exponential", "exponential")])
+def test_past_the_exact_limit_percentiles_are_within_the_histogram_error(make_cfg, monkeypatch, kind, model):
+    cfg = make_cfg(*scenario(kind))
+    kept = _simulate(cfg, *_worlds(cfg)[0], build_workload(cfg.scenario, cfg.seed), record_requests=True)
+    monkeypatch.setattr(metrics, "EXACT_VALUES", 1000)
+    streamed = _simulate(cfg, *_worlds(cfg)[0], request_source(cfg.scenario, cfg.seed), record_requests=False)
+    assert kept.summary["requests/served"] > 10 * metrics.EXACT_VALUES
+    pd.testing.assert_frame_equal(kept.ticks, streamed.ticks, check_exact=True)
+    exact = _exact_percentiles(kept.requests)
+    checked = 0
+    for key, value in kept.summary.items():
+        if key in exact and not np.isnan(value):
+            assert value == exact[key]
+            assert abs(streamed.summary[key] - value) <= DEFAULT_RELATIVE_ERROR * abs(value) * (1 + 1e-9), key
+            checked += 1
+        elif key.endswith("mean_s"):
+            assert streamed.summary[key] == pytest.approx(value, rel=1e-12), key
+        elif key not in exact:
+            assert value == streamed.summary[key] or (value != value and streamed.summary[key] != streamed.summary[key]), key
+    assert checked >= (8 if model != "exponential" else 3)
+    assert any(streamed.summary[key] != kept.summary[key] for key in exact if not np.isnan(kept.summary[key]))
 
 
 def test_a_streaming_world_holds_only_the_requests_in_flight(make_cfg, monkeypatch):

@@ -35,29 +35,57 @@ from elastic_des.engine.traces import ClientTrace
 CUMULATIVE_GRID_S = 1.0  # resolution of the cumulative rate Λ(t) for the time change
 
 
-# Draws per chunk of a renewal process at most: a month of arrivals is drawn
-# a chunk at a time, never as one array the size of the run.
+# Gaps of a renewal process drawn at once at most: a month of arrivals is
+# drawn a chunk at a time, never as one array the size of the run.
 RENEWAL_CHUNK = 1 << 20
 
 
 def _renewal_points(gaps: Distribution, horizon: float, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Points of a renewal process with ``gaps`` on ``[0, horizon)``, in
-    consecutive sorted chunks of at most :data:`RENEWAL_CHUNK` draws."""
+    """Points of a stationary renewal process with ``gaps`` on ``[0, horizon)``,
+    in consecutive sorted chunks.
+
+    The draw is defined in blocks: a block of gaps sized to cover what is
+    left of the horizon with room to spare (its mean plus four standard
+    deviations), the first gap of the first block scaled by a uniform drawn
+    after that block (the forward recurrence time, so the process is
+    stationary at 0), and more blocks while the horizon is not reached.
+    Every draw of a block is made, even past the horizon, so a generator
+    shared by several processes (a client mixture) moves on by the same
+    draws however the points are chunked. A block larger than
+    :data:`RENEWAL_CHUNK` is drawn in chunks with the same draws and the
+    same sums (the running sum carried over), its uniform found by drawing
+    the first block once more.
+    """
     if horizon <= 0:
         return
     expected = horizon / gaps.mean
     end = 0.0
     first = True
     while end < horizon:
-        size = min(int(expected + 4.0 * math.sqrt(expected * (1.0 + gaps.scv)) + 16), RENEWAL_CHUNK)
-        draws = gaps.sample(rng, size)
-        if first:
-            draws[0] *= rng.uniform()
-            first = False
-        points = end + np.cumsum(draws)
+        size = int(expected + 4.0 * math.sqrt(expected * (1.0 + gaps.scv)) + 16)
+        scale = None  # the first gap's uniform, when found ahead
+        if first and size > RENEWAL_CHUNK:
+            before = rng.bit_generator.state
+            for done in range(0, size, RENEWAL_CHUNK):
+                gaps.sample(rng, min(RENEWAL_CHUNK, size - done))
+            scale = rng.uniform()
+            after = rng.bit_generator.state
+            rng.bit_generator.state = before
+        partial = 0.0
+        for done in range(0, size, RENEWAL_CHUNK):
+            draws = gaps.sample(rng, min(RENEWAL_CHUNK, size - done))
+            if first:
+                draws[0] *= rng.uniform() if scale is None else scale
+                first = False
+            # cumsum adds in sequence: the carried partial sum keeps the block's sums exact
+            sums = np.cumsum(np.concatenate(([partial], draws)))[1:]
+            partial = float(sums[-1])
+            points = end + sums
+            yield points[points < horizon]
+        if scale is not None:
+            rng.bit_generator.state = after
         end = float(points[-1])
         expected = max(1.0, (horizon - end) / gaps.mean)
-        yield points[points < horizon]
 
 
 def renewal_chunks(profile, family: str, cv: float, rng: np.random.Generator, field: str) -> Iterator[np.ndarray]:

@@ -8,6 +8,7 @@ plots. Plots read only these DataFrames.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -19,6 +20,10 @@ from elastic_des.engine.slo import SLO, tpot_s
 
 DROP_REASONS = {NOT_DROPPED: "served", DROPPED_QUEUE_FULL: "queue_full", DROPPED_TIMEOUT: "timeout",
                 DROPPED_TOO_LONG: "too_long"}
+# Served requests whose latency, TTFT, TPOT and wait are kept for exact
+# summaries (4 values of 8 bytes each: 64 MB); see Outcomes.
+EXACT_VALUES = 2_000_000
+EXACT_COLUMNS = ("latency", "ttft", "tpot", "wait")
 
 
 def request_table(arrival_s, start_s, finish_s, dropped, service_s, prompt_tokens, output_tokens,
@@ -62,11 +67,14 @@ class Outcomes:
     :meth:`add` takes the rows a :class:`~elastic_des.engine.records.RequestStore`
     retires (index order) and keeps counts, sums and
     :class:`~elastic_des.engine.histogram.LogHistogram` s of the served
-    requests' latency, TTFT and TPOT: memory that does not grow with the
-    run. Counts and SLO attainment are exact, means equal the exact ones up
-    to the order of summation, and the run-level percentiles are within the
-    histogram's relative error (0.5%) of the exact ones, whether the world
-    keeps its request table or not.
+    requests' latency, TTFT and TPOT. Counts and SLO attainment are exact.
+    The run-level means and percentiles are exact (the very numbers of the
+    request table) while the world has served at most ``exact_limit``
+    requests (default :data:`EXACT_VALUES`, about 64 MB of values); past that the
+    values are let go and the means come from running sums (equal up to the
+    order of summation) and the percentiles from the histograms, within
+    their relative error (0.5%) of the exact ones: memory that does not
+    grow with the run. :attr:`exact` says which.
 
     ``tables``: keep the rows of every request (:meth:`table`, the world's
     ``requests`` frame); ``on_rows``: hand each retired chunk's rows
@@ -77,8 +85,11 @@ class Outcomes:
     """
 
     def __init__(self, slo: SLO, tables: bool = False,
-                 on_rows: Optional[Callable[[dict[str, np.ndarray]], None]] = None):
+                 on_rows: Optional[Callable[[dict[str, np.ndarray]], None]] = None,
+                 exact_limit: Optional[int] = None):
         self.slo = slo
+        self.exact_limit = EXACT_VALUES if exact_limit is None else exact_limit
+        self._values: Optional[dict[str, list[np.ndarray]]] = {name: [] for name in EXACT_COLUMNS}
         self.histograms = {name: LogHistogram() for name in ("latency", "ttft", "tpot")}
         self.counts = dict.fromkeys(DROP_REASONS, 0)
         self.met = self.waited = 0
@@ -112,6 +123,11 @@ class Outcomes:
         self.wait_sum += float(wait.sum())
         for name, values in (("latency", latency), ("ttft", ttft), ("tpot", tpot)):
             self.histograms[name].add(values[~np.isnan(values)])
+        if self._values is not None and self.counts[NOT_DROPPED] > self.exact_limit:
+            self._values = None
+        if self._values is not None:
+            for name, values in zip(EXACT_COLUMNS, (latency, ttft, tpot, wait)):
+                self._values[name].append(values)
         if self.chunks is not None or self.on_rows is not None:
             service = rows["service"] if "service" in rows else rows["finish_s"] - rows["start_s"]
             chunk = dict(zip(ROW_COLUMNS, (rows["arrival"], rows["start_s"], rows["finish_s"], dropped, service,
@@ -125,8 +141,30 @@ class Outcomes:
         """Every request's row, if kept (``tables=True``)."""
         return None if self.chunks is None else rows_table(self.chunks)
 
+    @property
+    def exact(self) -> bool:
+        """Whether the means and percentiles are exact (see the class docs)."""
+        return self._values is not None
+
+    def _exact_values(self, name: str) -> np.ndarray:
+        return np.concatenate(self._values[name]) if self._values[name] else np.empty(0)
+
     def percentiles(self, name: str, percents: Sequence[float]) -> list[float]:
-        return self.histograms[name].quantiles([p / 100 for p in percents])
+        """Percentiles of the served requests' ``name`` (latency, ttft or tpot; NaNs left out)."""
+        if self._values is None:
+            return self.histograms[name].quantiles([p / 100 for p in percents])
+        values = self._exact_values(name)
+        values = values[~np.isnan(values)]
+        return [float(x) for x in np.percentile(values, percents)] if len(values) else [math.nan] * len(percents)
+
+    def mean(self, name: str) -> float:
+        """The mean ``name`` (latency or wait) of the served requests."""
+        served = self.counts[NOT_DROPPED]
+        if not served:
+            return math.nan
+        if self._values is None:
+            return (self.latency_sum if name == "latency" else self.wait_sum) / served
+        return float(self._exact_values(name).mean())
 
 
 def summarize(outcomes: Outcomes, ticks: pd.DataFrame, decisions: list[dict], *, slo: SLO,
@@ -157,7 +195,7 @@ def summarize(outcomes: Outcomes, ticks: pd.DataFrame, decisions: list[dict], *,
         # The objectives that are set (sla/latency_slo_s, sla/ttft_slo_s, sla/tpot_slo_s).
         **{f"sla/{name}_slo_s": value for name, value in
            (("latency", slo.latency_s), ("ttft", slo.ttft_s), ("tpot", slo.tpot_s)) if value is not None},
-        "latency/mean_s": outcomes.latency_sum / served if served else float("nan"),
+        "latency/mean_s": outcomes.mean("latency"),
         "latency/p50_s": p50,
         "latency/p95_s": p95,
         "latency/p99_s": p99,
@@ -166,7 +204,7 @@ def summarize(outcomes: Outcomes, ticks: pd.DataFrame, decisions: list[dict], *,
         "latency/ttft_p99_s": ttft_p99,
         "latency/tpot_p50_s": tpot_p50,
         "latency/tpot_p99_s": tpot_p99,
-        "wait/mean_s": outcomes.wait_sum / served if served else float("nan"),
+        "wait/mean_s": outcomes.mean("wait"),
         "wait/p_wait": outcomes.waited / served if served else float("nan"),
         "utilization/mean": float(np.average(ticks["utilization"])) if len(ticks) else float("nan"),
         "cost/usd": cost_usd,

@@ -26,7 +26,7 @@ from elastic_des.engine.arrivals import OnOffRateProfile, client_mixture_chunks,
 from elastic_des.engine.distributions import INTERARRIVAL_FAMILIES, WEIBULL_MIN_CV, LogNormal, make_distribution
 from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
 from elastic_des.engine.windows import (
-    RequestBatch, RequestSource, concatenate, fixed_windows, sized, sliced, thinned_windows,
+    RequestBatch, RequestSource, SizedRequests, ThinnedArrivals, concatenate, fixed_windows, sliced,
 )
 from elastic_des.engine.traces import (
     RateTrace,
@@ -250,7 +250,7 @@ def arrival_windows(cfg, profile: RateProfile, seed: int, field: str) -> tuple[C
     if cfg.process == "onoff":
         profile = OnOffRateProfile(profile, cfg.on_mean_s, cfg.off_mean_s, cfg.burst_ratio,
                                    rng_streams.stream(seed, "arrival_modulation"))
-    return (lambda: thinned_windows(profile, rng_streams.stream(seed, "arrivals"))), profile
+    return ThinnedArrivals(profile, lambda: rng_streams.stream(seed, "arrivals")), profile
 
 
 def _trace_windows(trace_cfg, trace_windows: int, window_s: float, duration_s: float, field: str) -> int:
@@ -289,11 +289,10 @@ def request_source(scenario, seed: int) -> RequestSource:
     prompt_dist = make_distribution(cfg.prompt_tokens, f"{field}.prompt_tokens")
     output_dist = make_distribution(cfg.output_tokens, f"{field}.output_tokens")
 
-    def sizes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-        return _token_counts(prompt_dist.sample(rng, n)), _token_counts(output_dist.sample(rng, n))
-
-    def sizes_rng() -> np.random.Generator:
-        return rng_streams.stream(seed, "request_sizes")
+    def sized(arrival_windows: Callable[[], Iterator[np.ndarray]]) -> SizedRequests:
+        return SizedRequests(arrival_windows, lambda rng, n: _token_counts(prompt_dist.sample(rng, n)),
+                             lambda rng, n: _token_counts(output_dist.sample(rng, n)),
+                             lambda: rng_streams.stream(seed, "request_sizes"))
 
     if cfg.trace.path is not None:
         trace_cfg = cfg.trace
@@ -316,13 +315,13 @@ def request_source(scenario, seed: int) -> RequestSource:
                 chunks = client_mixture_chunks(clients, first, window, trace_cfg.rate_scale, duration_s,
                                                rng_streams.stream(seed, "arrivals"), tfield)
                 return fixed_windows(chunks, duration_s)
-            return RequestSource(sized(mixture, sizes, sizes_rng), profile, duration_s)
+            return RequestSource(sized(mixture), profile, duration_s)
         window, rates = run_rate_windows(load_rate_trace(path), trace_cfg, duration_s, tfield)
         profile = PiecewiseRateProfile(window, rates, duration_s)
     else:
         profile = SyntheticRateProfile(cfg, duration_s, rng_streams.stream(seed, "rate_noise"), field)
     windows, profile = arrival_windows(cfg.arrivals, profile, seed, f"{field}.arrivals")
-    return RequestSource(sized(windows, sizes, sizes_rng), profile, duration_s)
+    return RequestSource(sized(windows), profile, duration_s)
 
 
 def whole_workload(source: RequestSource) -> Workload:
