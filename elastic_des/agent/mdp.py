@@ -12,15 +12,26 @@ an MDP (the Gymnasium vocabulary):
 * **reward**: read one tick later, see :mod:`elastic_des.agent.reward`: a
   cost part and an SLA part, which the Lagrange multiplier combines.
 
-The model size is what queueing theory asks for now: the Erlang C size
-(:func:`~elastic_des.theory.replicas_for_slo`) for the higher of the
-forecast peak within the cold-start lead and the rate observed in the last
-tick, with the measured mean service time (``Observation.service_mean_s``,
-the prior until something completes), and then the highest such size of the
-last ``cooldown_s`` (the HPA's downscale stabilization: a noisy minute must
+The model size is what queueing theory asks for now: the predictive
+policy's sizing without headroom (:meth:`PredictivePolicy.size
+<elastic_des.policies.predictive.PredictivePolicy.size>`: Erlang C, with the
+Allen–Cunneen correction when the tick's arrivals are burstier than Poisson)
+for the higher of the forecast peak within the cold-start lead and the rate
+observed in the last tick, with the measured service time
+(``Observation.service_mean_s``, the prior until something completes), and
+then the highest such size of the last ``cooldown_s`` (the HPA's downscale stabilization: a noisy minute must
 not pull an ``x`` action below what the previous minutes needed, or the
 agent would chase the noise up and down). It anchors both the ``size`` state
-component and the ``x`` actions, so neither depends on the traffic's scale.
+component and the ``x`` actions, so neither depends on the traffic's scale,
+and ``x1.0`` is the predictive rule at zero headroom: the agent learns where
+a margin pays and where none is needed.
+
+Stability is a constraint as well as a reward term: an action that would
+scale in less than ``cooldown_s`` after a scale-out (a reversal, the costly
+kind of flapping: the capacity just ordered is still starting) is taken as
+a hold (:meth:`AutoscaleMDP.target`), in training as in use, so the table
+never learns to rely on it. Scaling out after a scale-in is always allowed:
+capacity for an unforeseen surge must never wait.
 
 :class:`AutoscaleMDP` holds what this needs to remember between ticks (the
 last move, the previous queue and the pending action), so both the in-loop
@@ -40,6 +51,7 @@ from elastic_des.agent.state import StateEncoder
 from elastic_des.errors import ConfigError, require
 from elastic_des.engine.observation import Observation
 from elastic_des.policies.hpa import StabilizationWindow
+from elastic_des.policies.predictive import PredictivePolicy
 from elastic_des.theory import replicas_for_slo
 
 if TYPE_CHECKING:  # policies import this module: importing them here would be circular
@@ -81,6 +93,7 @@ class AutoscaleMDP:
         self.hold_action = self.names.index("hold")
         self.cooldown_s = float(cooldown_s)
         self.recent_sizes = StabilizationWindow(self.cooldown_s)
+        self.sizer = PredictivePolicy(headroom=0.0)  # its sizing only; its decisions are not used
 
     @property
     def n_actions(self) -> int:
@@ -88,6 +101,7 @@ class AutoscaleMDP:
 
     def reset(self, context: "PolicyContext") -> None:
         self.context = context
+        self.sizer.reset(context)
         # The cost unit: by default the static fleet for the planned peak.
         self.reference_replicas = self.reward.reference_replicas or self.needed(context.peak_rate_rps)
         # A replica ordered now serves from one cold start later until at
@@ -124,7 +138,7 @@ class AutoscaleMDP:
         service = obs.service_mean_s if math.isfinite(obs.service_mean_s) and obs.service_mean_s > 0 \
             else self.context.mean_service_s
         peak = float(max(forecast[: self.lead_ticks].max(), obs.arrival_rate_rps, 0.0))
-        model_size = self.recent_sizes.record(obs.time_s, self.needed(peak, service))
+        model_size = self.recent_sizes.record(obs.time_s, self.sizer.size(peak, obs, self.sizer.arrival_scv(obs)))
         # The forecaster's own slope: the observed rate is too noisy a reference
         # (a one-minute burst would read as a falling trend).
         now, horizon = float(forecast[0]), float(forecast[-1])
@@ -161,7 +175,11 @@ class AutoscaleMDP:
         """The target ``action`` asks for at this tick, within the fleet's bounds."""
         if not 0 <= action < self.n_actions:
             raise ValueError(f"action = {action}: must be in [0, {self.n_actions})")
-        return self.bounded(self.actions[action].target(obs.target_replicas, step.model_size))
+        current = obs.target_replicas
+        target = self.bounded(self.actions[action].target(current, step.model_size))
+        if target < current and self.recent_move(obs.time_s) > 0:
+            return current  # no scale-in within the cooldown of a scale-out (see the module docs)
+        return target
 
     def commit(self, obs: Observation, target: int) -> None:
         """Remember a move to ``target`` for the next reward and the recent-move component."""
