@@ -286,23 +286,41 @@ def test_mdp_rewards_the_previous_action_and_tracks_recent_moves():
     mdp = AutoscaleMDP(StateEncoder.from_config(StateConfig()), reward, ["hold", "-1", "+1"], 180.0)
     mdp.reset(context())
     assert mdp.reference_replicas == mdp.needed(12.0)
-    first = mdp.observe(observation(time_s=60.0))
-    assert first.reward is None
-    assert mdp.act(observation(time_s=60.0), first, 2) == 3  # up 1 from 2
-    second = mdp.observe(observation(time_s=120.0, target_replicas=3, replicas_provisioning=1, sla_compliance=0.97))
+
+    def low(**values):  # 1 req/s: one replica is the model size, so the floor is not in the way
+        return observation(arrival_rate_rps=1.0, forecast_rps=np.full(15, 1.0), **values)
+
+    first = mdp.observe(low(time_s=60.0))
+    assert first.reward is None and first.model_size == 1
+    assert mdp.act(low(time_s=60.0), first, 2) == 3  # up 1 from 2
+    second = mdp.observe(low(time_s=120.0, target_replicas=3, replicas_provisioning=1, sla_compliance=0.97))
     assert second.values["recent_move"] == 1 and second.values["pending"] == 0.5
     # no flap: nothing moved before; cost part and SLA part (3 budgets of 1%)
     assert second.reward == pytest.approx((3 / mdp.reference_replicas, 3.0))
     # scaling in within the cooldown of a scale-out is a reversal the agent may not make: a hold
-    assert mdp.act(observation(time_s=120.0, target_replicas=3), second, 1) == 3
-    third = mdp.observe(observation(time_s=180.0, target_replicas=3))
+    assert mdp.act(low(time_s=120.0, target_replicas=3), second, 1) == 3
+    assert mdp.details(second)["shield"] == "cooldown"
+    third = mdp.observe(low(time_s=180.0, target_replicas=3))
     assert third.reward_terms["flap"] == 0.0 and third.values["recent_move"] == 1
     # after the cooldown it may; scaling out again soon after is allowed, and costs the flap term
-    assert mdp.act(observation(time_s=300.0, target_replicas=3), mdp.observe(observation(time_s=300.0)), 1) == 2
-    fourth = mdp.observe(observation(time_s=360.0, target_replicas=2))
-    assert mdp.act(observation(time_s=360.0, target_replicas=2), fourth, 2) == 3
-    assert mdp.observe(observation(time_s=420.0, target_replicas=3)).reward_terms["flap"] == 0.5
-    assert mdp.act(observation(time_s=600.0, target_replicas=1), mdp.observe(observation(time_s=600.0)), 1) == 1  # down at the minimum is a hold
+    assert mdp.act(low(time_s=300.0, target_replicas=3), mdp.observe(low(time_s=300.0, target_replicas=3)), 1) == 2
+    fourth = mdp.observe(low(time_s=360.0, target_replicas=2))
+    assert mdp.act(low(time_s=360.0, target_replicas=2), fourth, 2) == 3
+    assert mdp.observe(low(time_s=420.0, target_replicas=3)).reward_terms["flap"] == 0.5
+    fifth = mdp.observe(low(time_s=700.0, target_replicas=1))
+    assert mdp.act(low(time_s=700.0, target_replicas=1), fifth, 1) == 1  # down at the minimum is a hold
+    assert mdp.details(fifth)["shield"] is None
+
+
+def test_no_action_goes_below_the_model_size():
+    mdp = AutoscaleMDP(StateEncoder.from_config(StateConfig()), Reward(RewardConfig()), ["hold", "-1", "x1.5"], 300.0)
+    mdp.reset(context())
+    step = mdp.observe(observation(time_s=600.0, target_replicas=1, arrival_rate_rps=8.0))
+    assert step.model_size == 2
+    # hold and -1 would leave one replica where Erlang C asks for two: the floor lifts them to two
+    assert mdp.target(observation(target_replicas=1), step, 0) == 2 and mdp.shield == "floor"
+    assert mdp.target(observation(target_replicas=1), step, 1) == 2
+    assert mdp.target(observation(target_replicas=1), step, 2) == 3 and mdp.shield is None
 
 
 # -- model files ----------------------------------------------------------

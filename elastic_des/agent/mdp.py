@@ -26,12 +26,19 @@ component and the ``x`` actions, so neither depends on the traffic's scale,
 and ``x1.0`` is the predictive rule at zero headroom: the agent learns where
 a margin pays and where none is needed.
 
-Stability is a constraint as well as a reward term: an action that would
-scale in less than ``cooldown_s`` after a scale-out (a reversal, the costly
-kind of flapping: the capacity just ordered is still starting) is taken as
-a hold (:meth:`AutoscaleMDP.target`), in training as in use, so the table
-never learns to rely on it. Scaling out after a scale-in is always allowed:
-capacity for an unforeseen surge must never wait.
+Two rules shield every action (:meth:`AutoscaleMDP.target`), in training
+as in use, so the table never learns to rely on what they forbid, and the
+decision record names the one that fired (``details["shield"]``):
+
+* ``floor``: no target below the model size. Queueing theory says fewer
+  replicas miss the SLO at the rate in view, and a table that has seen a
+  state a few times must not overrule that (one unseen state once held a
+  single replica through a surge). The agent learns what theory cannot
+  tell: how much headroom above the model pays, and when to release it.
+* ``cooldown``: no scale-in less than ``cooldown_s`` after a scale-out (a
+  reversal, the costly kind of flapping: the capacity just ordered is still
+  starting); the target is held. Scaling out after a scale-in is always
+  allowed: capacity for an unforeseen surge must never wait.
 
 :class:`AutoscaleMDP` holds what this needs to remember between ticks (the
 last move, the previous queue and the pending action), so both the in-loop
@@ -112,6 +119,7 @@ class AutoscaleMDP:
         self._move_before = (self.last_move_s, self.last_direction)
         self.previous_queue = 0.0
         self.recent_sizes.clear()
+        self.shield: Optional[str] = None  # the rule that changed the last action's target (module docs)
         self._pending_terms: Optional[dict[str, float]] = None
 
     def needed(self, rate_rps: float, service_s: Optional[float] = None) -> int:
@@ -132,6 +140,7 @@ class AutoscaleMDP:
 
     def observe(self, obs: Observation) -> Step:
         """The state at this tick and the reward of the previous action."""
+        self.shield = None
         forecast = obs.forecast_rps
         if len(forecast) == 0:
             raise ConfigError("controller.forecast_horizon_ticks: the q_learning state needs a forecast")
@@ -177,8 +186,12 @@ class AutoscaleMDP:
             raise ValueError(f"action = {action}: must be in [0, {self.n_actions})")
         current = obs.target_replicas
         target = self.bounded(self.actions[action].target(current, step.model_size))
+        floor = self.bounded(step.model_size)
+        self.shield = None
+        if target < floor:
+            target, self.shield = floor, "floor"
         if target < current and self.recent_move(obs.time_s) > 0:
-            return current  # no scale-in within the cooldown of a scale-out (see the module docs)
+            target, self.shield = current, "cooldown"
         return target
 
     def commit(self, obs: Observation, target: int) -> None:
@@ -212,6 +225,7 @@ class AutoscaleMDP:
             "forecast_peak_rps": step.forecast_peak_rps,
             "service_s": step.service_s,
             "lead_ticks": self.lead_ticks,
+            "shield": self.shield,
             "reward_cost": None if step.reward is None else step.reward[0],
             "reward_sla": None if step.reward is None else step.reward[1],
             **({f"reward/{k}": v for k, v in step.reward_terms.items()} if step.reward_terms else {}),
