@@ -44,7 +44,7 @@ from omegaconf import OmegaConf
 
 from elastic_des import rng as rng_streams
 from elastic_des.errors import require, require_non_negative, require_positive
-from elastic_des.engine.traces import RateTrace, load_client_trace, load_rate_trace, load_request_trace
+from elastic_des.engine.traces import load_aggregate_rates, load_request_trace
 from elastic_des.engine.workload import (
     GRID_S,
     PiecewiseRateProfile,
@@ -114,18 +114,13 @@ def _replayed_span(trace_cfg, path, duration_s: float, tick_s: float, rng: np.ra
         ticks = int(math.floor(span_s / tick_s))
         counts = np.bincount((run_s // tick_s).astype(int), minlength=ticks)[:ticks]
         return counts * trace_cfg.rate_scale / tick_s
-    trace = _aggregate_rates(trace_cfg, path)
+    trace = load_aggregate_rates(path, trace_cfg.format)
     first = int(trace_cfg.start_s // trace.window_s)
     window_s, rates = scaled_rate_windows(trace, trace_cfg)
     windows = min(len(rates) - first, int(math.ceil(duration_s / window_s)))
     span_s = min(duration_s, windows * window_s)
     profile = PiecewiseRateProfile(window_s, rates[first:first + windows], span_s)
     return _poisson_rates(profile, tick_s, int(math.floor(span_s / tick_s)), rng)
-
-
-def _aggregate_rates(trace_cfg, path) -> RateTrace:
-    """A ``rates`` trace, or a ``clients`` trace summed over its clients."""
-    return load_rate_trace(path) if trace_cfg.format == "rates" else load_client_trace(path).aggregate()
 
 
 def _synthetic_past(workload, span_s: float, seed: int) -> SyntheticRateProfile:
@@ -150,7 +145,7 @@ def _rate_trace_past(trace_cfg, path, span_s: float) -> RateProfile:
     The run starts at the window that holds ``start_s`` (see
     :func:`elastic_des.engine.workload.build_workload`), so the history ends there.
     """
-    trace = _aggregate_rates(trace_cfg, path)
+    trace = load_aggregate_rates(path, trace_cfg.format)
     first = min(int(trace_cfg.start_s // trace.window_s), len(trace.rate_rps))
     window_s, rates = scaled_rate_windows(trace, trace_cfg)
     available = min(first, int(math.ceil(span_s / window_s)))
