@@ -55,6 +55,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from elastic_des.analysis.tuning import tuned_config_path  # noqa: E402
 from elastic_des.app import CONF_DIR, run  # noqa: E402
 
 BASELINES = ["static", "threshold", "hpa", "kpa", "predictive"]
@@ -95,7 +96,7 @@ def scenario_policies(scenario: str, untuned: bool) -> list[tuple[str, str]]:
     the agent and the oracle."""
     runs = [("static", "static")]
     for rule in TUNABLE:
-        tuned = TUNED_DIR / "policy" / f"{rule}_tuned_{scenario}.yaml"
+        tuned = tuned_config_path(TUNED_DIR, rule, scenario)
         if tuned.is_file():
             runs.append((f"{rule}_tuned", tuned.stem))
         else:
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(name, base, overrides, label, config, seed) for name, (base, overrides) in suite.items()
             for label, config in scenario_policies(name, args.untuned)
             if not args.policies or label in args.policies for seed in range(args.seeds)]
-    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    start_wall = time.perf_counter()
     rows = Parallel(n_jobs=args.jobs)(delayed(one_run)(*job, args.slo_target) for job in jobs)
     runs = pd.concat([pd.DataFrame(rows)] + [pd.read_csv(p) for p in args.include], ignore_index=True)
     if args.csv:

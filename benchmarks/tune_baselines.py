@@ -25,9 +25,7 @@ from pathlib import Path
 
 from policies import ROOT, SUITE, TUNABLE, TUNED_DIR  # the suite and where it reads the tuned rules
 
-
-def tuned_path(policy: str, scenario: str) -> Path:
-    return TUNED_DIR / "policy" / f"{policy}_tuned_{scenario}.yaml"
+from elastic_des.analysis.tuning import tuned_config_path
 
 
 def tune(policy: str, scenario: str, trials: int, seed: int, slo_target: float, sweep_root: Path) -> None:
@@ -50,13 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     studies = [(s, p) for s in args.scenarios for p in args.policies]
     for i, (scenario, policy) in enumerate(studies, 1):
-        if tuned_path(policy, scenario).is_file() and not args.force:
-            print(f"[{i}/{len(studies)}] {policy} on {scenario}: tuned already ({tuned_path(policy, scenario).name})")
+        if tuned_config_path(TUNED_DIR, policy, scenario).is_file() and not args.force:
+            print(f"[{i}/{len(studies)}] {policy} on {scenario}: tuned already ({tuned_config_path(TUNED_DIR, policy, scenario).name})")
             continue
         start = time.perf_counter()
         tune(policy, scenario, args.trials, args.seed, args.slo_target, args.sweep_root)
         print(f"[{i}/{len(studies)}] {policy} on {scenario}: {args.trials} trials in "
-              f"{time.perf_counter() - start:.0f} s -> {tuned_path(policy, scenario).relative_to(ROOT)}", flush=True)
+              f"{time.perf_counter() - start:.0f} s -> {tuned_config_path(TUNED_DIR, policy, scenario).relative_to(ROOT)}", flush=True)
     return 0
 
 
