@@ -19,9 +19,9 @@ Allen–Cunneen correction when the tick's arrivals are burstier than Poisson)
 for the higher of the forecast peak within the cold-start lead and the rate
 observed in the last tick, with the measured service time
 (``Observation.service_mean_s``, the prior until something completes), and
-then the highest such size of the last ``cooldown_s`` (the HPA's downscale stabilization: a noisy minute must
-not pull an ``x`` action below what the previous minutes needed, or the
-agent would chase the noise up and down). It anchors both the ``size`` state
+then the highest such size of the last ``cooldown_s`` (the HPA's downscale
+stabilization: a noisy minute must not pull an ``x`` action below what the
+previous minutes needed, or the agent would chase the noise up and down). It anchors both the ``size`` state
 component and the ``x`` actions, so neither depends on the traffic's scale,
 and ``x1.0`` is the predictive rule at zero headroom: the agent learns where
 a margin pays and where none is needed.
