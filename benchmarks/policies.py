@@ -1,18 +1,23 @@
 """Every policy over a scenario suite and seeds, and the Q-agent's dominance check.
 
+    python benchmarks/tune_baselines.py                     # once: the tuned baselines (benchmarks/tuned/)
     python benchmarks/policies.py                           # the suite below, 5 seeds, 2 processes
     python benchmarks/policies.py --seeds 3 --scenarios default flash_crowd
     python benchmarks/policies.py --trace /work/shared/traces/servegen_deepseek-r1_aggregate_rate.csv:rates
     python benchmarks/policies.py --csv outputs/policies.csv
-    python benchmarks/policies.py --policies q_learning --include outputs/policies.csv   # add one policy
+    python benchmarks/policies.py --policies q_learning --include outputs/policies.csv   # rerun one policy
 
 Each (scenario, policy, seed) is one ``elastic_des.run`` of the policy's world
 (no static LLM baseline: it does not change the SLM world's result), with the
 scenario's SLO target set to ``--slo-target`` (default 0.999, the agent's
-training target). Policies: static, threshold, hpa, kpa, predictive,
-q_learning; a tuned baseline ``conf/policy/<name>_tuned.yaml`` is added when
-it exists, and ``oracle`` when ``conf/policy/oracle.yaml`` exists (either is
-skipped with a message otherwise).
+training target). Policies: ``static`` (the SLM fleet sized for the planned
+peak), the rules ``threshold``, ``hpa``, ``kpa`` and ``predictive`` tuned
+for each scenario by ``benchmarks/tune_baselines.py`` (Optuna, on a seed
+that is not an evaluation seed; ``benchmarks/tuned/policy/<rule>_tuned_<scenario>.yaml``,
+reported as ``<rule>_tuned``; a rule without a tuned file for a scenario
+runs with its defaults and is reported under its plain name, with a note),
+``q_learning`` (one shipped model for every scenario) and ``oracle``.
+``--untuned`` adds the rules with their defaults beside the tuned ones.
 
 The table prints mean ± 95 % CI (Student t over seeds) of SLA compliance,
 p99 latency, cost, cost / oracle, scaling actions and direction reversals.
@@ -21,16 +26,17 @@ The dominance check then asks, per scenario, whether q_learning
 1. has an SLA at least the best non-clairvoyant policy's minus 0.05 points;
 2. wherever any baseline's mean SLA reaches the target, reaches it too, at
    a cost no higher than every baseline that does;
-3. costs at most 1.25 × the oracle (needs the oracle);
+3. costs at most 1.25 × the oracle;
 4. reverses direction no more often than the median tuned baseline (the
    median baseline when none is tuned),
 
 and prints PASS/FAIL with the numbers.
 
-Scenarios: names from ``scenarios/``, built-in variants (``SUITE``) and
-``--trace path:format[:time_compression[:rate_scale]]`` replays of trace
-files (``rates`` files are scaled to ``--trace-rate`` req/s mean unless a
-scale is given).
+Scenarios: names from ``scenarios/`` (``SUITE`` by default: the standard
+four, three bursty ones and two replays of trace files that training never
+sees) and ``--trace path:format[:time_compression[:rate_scale]]`` replays of
+trace files (``rates`` files are scaled to ``--trace-rate`` req/s mean unless
+a scale is given; untuned rules there).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from elastic_des.analysis.tuning import tuned_config_path  # noqa: E402
 from elastic_des.app import CONF_DIR, run  # noqa: E402
 
 BASELINES = ["static", "threshold", "hpa", "kpa", "predictive"]
@@ -56,21 +63,11 @@ TUNABLE = ["threshold", "hpa", "kpa", "predictive"]
 AGENT = "q_learning"
 ORACLE = "oracle"
 
-# name -> (base scenario, overrides). Bursty variants: rate noise redrawn every
-# few seconds (a doubly-stochastic Poisson process, per-second counts
-# over-dispersed), on top of the standard shapes.
-SUITE = {
-    "default": ("default", []),
-    "flash_crowd": ("flash_crowd", []),
-    "azure_conv": ("azure_conv", []),
-    "servegen_week": ("servegen_week", []),
-    "bursty_default": ("default", ["scenario.workload.noise_cv=0.6", "scenario.workload.noise_window_s=5",
-                                   "scenario.duration_s=21600", "scenario.workload.diurnal_peak_s=18000"]),
-    "bursty_flash": ("flash_crowd", ["scenario.workload.noise_cv=0.8", "scenario.workload.noise_window_s=10"]),
-    "bursty_high_rate": ("flash_crowd", ["scenario.workload.base_rate_rps=40", "scenario.workload.noise_cv=0.6",
-                                         "scenario.workload.noise_window_s=5", "scenario.duration_s=10800"]),
-    "azure_code": ("azure_conv", ["scenario.workload.trace.path=AzureLLMInferenceTrace_code.csv"]),
-}
+TUNED_DIR = ROOT / "benchmarks" / "tuned"
+# The standard scenarios, three bursty ones, and two replays of trace files
+# the agent's training never sees (its replays are default and servegen_week).
+SUITE = ["default", "flash_crowd", "azure_conv", "servegen_week", "bursty_gamma", "bursty_onoff",
+         "bursty_weibull", "azure_code", "servegen_reason"]
 
 
 def trace_scenario(spec: str, mean_rps: float) -> tuple[str, tuple[str, list[str]]]:
@@ -93,26 +90,30 @@ def trace_scenario(spec: str, mean_rps: float) -> tuple[str, tuple[str, list[str
     return name, (base, overrides + [f"scenario.name={name}"])
 
 
-def policy_options() -> tuple[list[str], list[str], bool]:
-    """The policies to run, the tuned baselines among them, and whether the oracle exists."""
-    policy_dir = CONF_DIR / "policy"
-    tuned = [f"{b}_tuned" for b in TUNABLE if (policy_dir / f"{b}_tuned.yaml").is_file()]
-    for b in TUNABLE:
-        if f"{b}_tuned" not in tuned:
-            print(f"note: no tuned config conf/policy/{b}_tuned.yaml; {b} runs with its defaults only")
-    oracle = (policy_dir / f"{ORACLE}.yaml").is_file()
-    if not oracle:
-        print("note: no conf/policy/oracle.yaml (policy=oracle, issue 14) in this checkout: the oracle and the "
-              "cost/oracle checks are skipped")
-    return BASELINES + tuned + [AGENT] + ([ORACLE] if oracle else []), tuned, oracle
+def scenario_policies(scenario: str, untuned: bool) -> list[tuple[str, str]]:
+    """``(label, policy config)`` to run on ``scenario``: static, each rule
+    tuned for it (its defaults, with a note, when there is no tuned file),
+    the agent and the oracle."""
+    runs = [("static", "static")]
+    for rule in TUNABLE:
+        tuned = tuned_config_path(TUNED_DIR, rule, scenario)
+        if tuned.is_file():
+            runs.append((f"{rule}_tuned", tuned.stem))
+        else:
+            print(f"note: no {tuned.relative_to(ROOT)}; {rule} runs with its defaults on {scenario}")
+        if untuned or not tuned.is_file():
+            runs.append((rule, rule))
+    return runs + [(AGENT, AGENT), (ORACLE, ORACLE)]
 
 
-def one_run(scenario: str, base: str, overrides: list[str], policy: str, seed: int, slo_target: float) -> dict:
+def one_run(scenario: str, base: str, overrides: list[str], policy: str, config: str, seed: int,
+            slo_target: float) -> dict:
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[
-            f"scenario={base}", *overrides, f"policy={policy}", f"seed={seed}", "baseline.enabled=false",
+            f"hydra.searchpath=[file://{TUNED_DIR}]", f"scenario={base}", *overrides, f"policy={config}",
+            f"seed={seed}", "baseline.enabled=false",
             f"scenario.slo.target_compliance={slo_target}", "output.progress=false", "output.report=false",
             "output.requests=false"])
     start = time.perf_counter()
@@ -197,23 +198,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", nargs="*", default=[], help="path:format[:time_compression[:rate_scale]]")
     parser.add_argument("--trace-rate", type=float, default=10.0, help="mean req/s a rates trace is scaled to")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--policies", nargs="*", default=None)
+    parser.add_argument("--policies", nargs="*", default=None, help="labels to run (e.g. q_learning hpa_tuned)")
+    parser.add_argument("--untuned", action="store_true", help="also run the rules with their defaults")
     parser.add_argument("--slo-target", type=float, default=0.999)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--csv", type=Path, default=None, help="write the per-run rows here")
     parser.add_argument("--include", nargs="*", type=Path, default=[],
                         help="per-run CSVs of earlier runs (--csv) to add to this one's rows")
     args = parser.parse_args(argv)
-    suite = {}
-    for name in args.scenarios:
-        suite[name] = SUITE.get(name, (name, []))
+    suite = {name: (name, []) for name in args.scenarios}
     suite.update(trace_scenario(spec, args.trace_rate) for spec in args.trace)
-    policies, tuned, _ = policy_options()
-    if args.policies:
-        policies = [p for p in policies if p in args.policies]
-    jobs = [(name, base, overrides, policy, seed) for name, (base, overrides) in suite.items()
-            for policy in policies for seed in range(args.seeds)]
-    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    jobs = [(name, base, overrides, label, config, seed) for name, (base, overrides) in suite.items()
+            for label, config in scenario_policies(name, args.untuned)
+            if not args.policies or label in args.policies for seed in range(args.seeds)]
+    start_wall = time.perf_counter()
     rows = Parallel(n_jobs=args.jobs)(delayed(one_run)(*job, args.slo_target) for job in jobs)
     runs = pd.concat([pd.DataFrame(rows)] + [pd.read_csv(p) for p in args.include], ignore_index=True)
     if args.csv:
@@ -223,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(jobs)} runs, {args.seeds} seeds, SLO target {args.slo_target}, "
           f"{time.perf_counter() - start_wall:.0f} s wall, {runs['wall_s'].sum():.0f} s of runs\n")
     print_table(table)
-    checks = dominance(table, tuned, args.slo_target)
+    checks = dominance(table, [f"{rule}_tuned" for rule in TUNABLE], args.slo_target)
     print("\n## q_learning dominance check\n")
     print("| scenario | check | result | numbers |")
     print("|---|---|---|---|")

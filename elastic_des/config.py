@@ -127,6 +127,9 @@ class TrainConfig:
     lagrange_rate: step of the dual ascent on the SLA constraint's multiplier
     after each round (0: keep ``policy.reward.sla``).
     lagrange_max: the multiplier's ceiling (see :mod:`elastic_des.agent.training`).
+    lagrange_quantile: the quantile of a round's episodes whose SLA the dual
+    ascent steers to the target (0.75: λ rises while more than a quarter of
+    the episodes miss it).
     eval_every: evaluate the greedy policy every this many rounds, and before
     and after training, on ``eval_windows`` fixed draws of the distribution
     (and, before and after, on the held-out validation scenarios).
@@ -149,6 +152,7 @@ class TrainConfig:
     epsilon_end: float = 0.02
     lagrange_rate: float = 0.2
     lagrange_max: float = 10.0
+    lagrange_quantile: float = 0.75
     eval_every: int = 20
     eval_windows: int = 4
     model_dir: str = "outputs/models"

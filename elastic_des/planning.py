@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from elastic_des.engine.windows import CANDIDATE_BUDGET, WINDOW_S
-from elastic_des.engine.traces import load_client_trace, load_rate_trace, load_request_trace
+from elastic_des.engine.traces import load_aggregate_rates, load_request_trace
 from elastic_des.engine.workload import run_rate_windows, validated_trace_path
 
 # Peak resident bytes per request of the window being simulated, both worlds:
@@ -96,7 +96,7 @@ def _trace(trace_cfg, duration_s: float) -> Demand:
         per_minute = np.bincount((run_s // 60.0).astype(int)) if len(run_s) else np.zeros(1)
         peak = float(per_minute.max()) / 60.0 * trace_cfg.rate_scale
         return Demand(requests, requests, peak, requests / duration_s, source, held=True)
-    rate_trace = load_client_trace(path).aggregate() if trace_cfg.format == "clients" else load_rate_trace(path)
+    rate_trace = load_aggregate_rates(path, trace_cfg.format)
     window_s, rates = run_rate_windows(rate_trace, trace_cfg, duration_s, "scenario.workload.trace")
     covered = rates[:int(math.ceil(duration_s / window_s))]
     requests = float(covered.sum() * window_s)

@@ -15,7 +15,7 @@ from elastic_des.errors import ConfigError
 from elastic_des.engine.history import warmup_history
 from elastic_des.forecasters.networks import LSTMForecaster, TCNForecaster
 from elastic_des.forecasters.simple import EWMAForecaster, SeasonalNaiveForecaster, SMAForecaster
-from elastic_des.engine.traces import load_rate_trace, load_request_trace, resolve_trace_path
+from elastic_des.engine.traces import load_client_trace, load_rate_trace, load_request_trace, resolve_trace_path
 from elastic_des.engine.workload import build_workload
 
 TICK_S = 60.0
@@ -318,6 +318,20 @@ def test_a_trace_with_nothing_before_its_start_warms_up_on_repeats_of_the_replay
     scenario.workload.trace.start_s = 1200.0
     assert len(warmup_history(scenario, TICK_S, 0, days=1)) == 20
     assert len(warmup_history(scenario, TICK_S, 0, days=1, trace_warmup="repeat")) == 1440
+
+
+def test_a_client_trace_with_nothing_before_its_start_warms_up_on_its_aggregate_rate(make_cfg):
+    # servegen_reason replays a clients trace from its start: the repeats are of the summed client rates
+    scenario = make_cfg("scenario=servegen_reason").scenario
+    trace = load_client_trace(resolve_trace_path(scenario.workload.trace.path)).aggregate()
+    history = warmup_history(scenario, 600.0, 0, days=1)
+    assert len(history) == 144
+    c = scenario.workload.trace
+    # the replayed windows, at the run's rate: scaled, and compressed in time (so that much faster)
+    replayed = trace.rate_rps[: int(scenario.duration_s * c.time_compression // trace.window_s)]
+    expected = replayed * c.rate_scale * c.time_compression
+    # 144 ticks of Poisson counts of 600 s at ~12 req/s: the mean within 5 %
+    assert history.mean() == pytest.approx(expected.mean(), rel=0.05)
 
 
 def test_a_neural_forecaster_runs_on_a_short_trace_and_the_error_says_what_to_set(make_cfg):

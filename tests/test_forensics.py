@@ -266,3 +266,16 @@ def test_untried_actions_are_not_compared():
     assert explain(record).endswith("Q(hold)=-0.5 beat Q(size_x2)=-2.")
     record["q_values"] = {"hold": None, "down_1": None}
     assert "Q(" not in explain(record)
+
+
+def test_a_shielded_action_says_which_rule_changed_it():
+    details = {"action": "hold", "visits": 12, "load": 1.2, "load_band": 3, "model_size": 5,
+               "forecast_peak_rps": 17.7, "lead_ticks": 3, "shield": "floor"}
+    record = {"time_s": 600.0, "tick": 10, "policy": "q_learning", "rule": "greedy", "replicas_before": 3,
+              "replicas_after": 5, "requested_target": 5, "details": details, "q_values": {},
+              "observation": {"arrival_rate_rps": 17.5}, "forecast_rps": [17.7] * 15}
+    assert "greedy action hold in a state seen 12 times in training, lifted to the model size" in explain(record)
+    details["shield"] = "cooldown"
+    assert "held (no scale-in within the cooldown of a scale-out)" in explain(record)
+    details["shield"] = None
+    assert "seen 12 times in training: state load ratio" in explain(record)

@@ -43,3 +43,16 @@ def test_each_way_of_losing_is_a_failure():
     tuned = base + [("predictive_tuned", 0.9995, 58.0, 1), ("hpa_tuned", 0.9995, 58.0, 3),
                     ("q_learning", 0.9999, 50.0, 3)]
     assert checks(tuned, ["predictive_tuned", "hpa_tuned"])["stable"] is False  # median of 1 and 3 is 2
+
+
+def test_each_scenario_runs_the_rules_tuned_for_it(tmp_path, monkeypatch, capsys):
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "hpa_tuned_s.yaml").write_text("defaults: [hpa, _self_]\n")
+    monkeypatch.setattr(bench, "TUNED_DIR", tmp_path)
+    monkeypatch.setattr(bench, "ROOT", tmp_path.parent)
+    runs = bench.scenario_policies("s", untuned=False)
+    assert ("hpa_tuned", "hpa_tuned_s") in runs and ("hpa", "hpa") not in runs
+    # a rule not tuned for the scenario runs with its defaults, and the run says so
+    assert ("kpa", "kpa") in runs and "no " in capsys.readouterr().out
+    assert runs[0] == ("static", "static") and runs[-2:] == [("q_learning", "q_learning"), ("oracle", "oracle")]
+    assert ("hpa", "hpa") in bench.scenario_policies("s", untuned=True)

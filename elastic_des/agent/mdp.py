@@ -12,15 +12,33 @@ an MDP (the Gymnasium vocabulary):
 * **reward**: read one tick later, see :mod:`elastic_des.agent.reward`: a
   cost part and an SLA part, which the Lagrange multiplier combines.
 
-The model size is what queueing theory asks for now: the Erlang C size
-(:func:`~elastic_des.theory.replicas_for_slo`) for the higher of the
-forecast peak within the cold-start lead and the rate observed in the last
-tick, with the measured mean service time (``Observation.service_mean_s``,
-the prior until something completes), and then the highest such size of the
-last ``cooldown_s`` (the HPA's downscale stabilization: a noisy minute must
-not pull an ``x`` action below what the previous minutes needed, or the
-agent would chase the noise up and down). It anchors both the ``size`` state
-component and the ``x`` actions, so neither depends on the traffic's scale.
+The model size is what queueing theory asks for now: the predictive
+policy's sizing without headroom (:meth:`PredictivePolicy.size
+<elastic_des.policies.predictive.PredictivePolicy.size>`: Erlang C, with the
+Allen–Cunneen correction when the tick's arrivals are burstier than Poisson)
+for the higher of the forecast peak within the cold-start lead and the rate
+observed in the last tick, with the measured service time
+(``Observation.service_mean_s``, the prior until something completes), and
+then the highest such size of the last ``cooldown_s`` (the HPA's downscale
+stabilization: a noisy minute must not pull an ``x`` action below what the
+previous minutes needed, or the agent would chase the noise up and down). It anchors both the ``size`` state
+component and the ``x`` actions, so neither depends on the traffic's scale,
+and ``x1.0`` is the predictive rule at zero headroom: the agent learns where
+a margin pays and where none is needed.
+
+Two rules shield every action (:meth:`AutoscaleMDP.target`), in training
+as in use, so the table never learns to rely on what they forbid, and the
+decision record names the one that fired (``details["shield"]``):
+
+* ``floor``: no target below the model size. Queueing theory says fewer
+  replicas miss the SLO at the rate in view, and a table that has seen a
+  state a few times must not overrule that (one unseen state once held a
+  single replica through a surge). The agent learns what theory cannot
+  tell: how much headroom above the model pays, and when to release it.
+* ``cooldown``: no scale-in less than ``cooldown_s`` after a scale-out (a
+  reversal, the costly kind of flapping: the capacity just ordered is still
+  starting); the target is held. Scaling out after a scale-in is always
+  allowed: capacity for an unforeseen surge must never wait.
 
 :class:`AutoscaleMDP` holds what this needs to remember between ticks (the
 last move, the previous queue and the pending action), so both the in-loop
@@ -40,6 +58,7 @@ from elastic_des.agent.state import StateEncoder
 from elastic_des.errors import ConfigError, require
 from elastic_des.engine.observation import Observation
 from elastic_des.policies.hpa import StabilizationWindow
+from elastic_des.policies.predictive import PredictivePolicy
 from elastic_des.theory import replicas_for_slo
 
 if TYPE_CHECKING:  # policies import this module: importing them here would be circular
@@ -81,6 +100,7 @@ class AutoscaleMDP:
         self.hold_action = self.names.index("hold")
         self.cooldown_s = float(cooldown_s)
         self.recent_sizes = StabilizationWindow(self.cooldown_s)
+        self.sizer = PredictivePolicy(headroom=0.0)  # its sizing only; its decisions are not used
 
     @property
     def n_actions(self) -> int:
@@ -88,6 +108,7 @@ class AutoscaleMDP:
 
     def reset(self, context: "PolicyContext") -> None:
         self.context = context
+        self.sizer.reset(context)
         # The cost unit: by default the static fleet for the planned peak.
         self.reference_replicas = self.reward.reference_replicas or self.needed(context.peak_rate_rps)
         # A replica ordered now serves from one cold start later until at
@@ -98,6 +119,7 @@ class AutoscaleMDP:
         self._move_before = (self.last_move_s, self.last_direction)
         self.previous_queue = 0.0
         self.recent_sizes.clear()
+        self.shield: Optional[str] = None  # the rule that changed the last action's target (module docs)
         self._pending_terms: Optional[dict[str, float]] = None
 
     def needed(self, rate_rps: float, service_s: Optional[float] = None) -> int:
@@ -118,13 +140,14 @@ class AutoscaleMDP:
 
     def observe(self, obs: Observation) -> Step:
         """The state at this tick and the reward of the previous action."""
+        self.shield = None
         forecast = obs.forecast_rps
         if len(forecast) == 0:
             raise ConfigError("controller.forecast_horizon_ticks: the q_learning state needs a forecast")
         service = obs.service_mean_s if math.isfinite(obs.service_mean_s) and obs.service_mean_s > 0 \
             else self.context.mean_service_s
         peak = float(max(forecast[: self.lead_ticks].max(), obs.arrival_rate_rps, 0.0))
-        model_size = self.recent_sizes.record(obs.time_s, self.needed(peak, service))
+        model_size = self.recent_sizes.record(obs.time_s, self.sizer.size(peak, obs, self.sizer.arrival_scv(obs)))
         # The forecaster's own slope: the observed rate is too noisy a reference
         # (a one-minute burst would read as a falling trend).
         now, horizon = float(forecast[0]), float(forecast[-1])
@@ -161,7 +184,15 @@ class AutoscaleMDP:
         """The target ``action`` asks for at this tick, within the fleet's bounds."""
         if not 0 <= action < self.n_actions:
             raise ValueError(f"action = {action}: must be in [0, {self.n_actions})")
-        return self.bounded(self.actions[action].target(obs.target_replicas, step.model_size))
+        current = obs.target_replicas
+        target = self.bounded(self.actions[action].target(current, step.model_size))
+        floor = self.bounded(step.model_size)
+        self.shield = None
+        if target < floor:
+            target, self.shield = floor, "floor"
+        if target < current and self.recent_move(obs.time_s) > 0:
+            target, self.shield = current, "cooldown"
+        return target
 
     def commit(self, obs: Observation, target: int) -> None:
         """Remember a move to ``target`` for the next reward and the recent-move component."""
@@ -194,6 +225,7 @@ class AutoscaleMDP:
             "forecast_peak_rps": step.forecast_peak_rps,
             "service_s": step.service_s,
             "lead_ticks": self.lead_ticks,
+            "shield": self.shield,
             "reward_cost": None if step.reward is None else step.reward[0],
             "reward_sla": None if step.reward is None else step.reward[1],
             **({f"reward/{k}": v for k, v in step.reward_terms.items()} if step.reward_terms else {}),

@@ -25,13 +25,18 @@ The SLA constraint
     After each round the Lagrange multiplier λ of the SLA constraint moves
     by dual ascent on the round's measured SLA:
     ``λ <- clip(λ · exp(lagrange_rate · clip(g, -1, 1)), ·, lagrange_max)``
-    with ``g = median_episodes((1 - compliance) / (1 - slo_target)) - 1``:
-    up while the typical episode misses more than the error budget, down
-    while it misses less. Multiplicative steps keep λ positive and
-    scale-free. The median, and the ceiling, because the distribution holds
-    episodes no policy serves at the target (a 4x flash crowd within one cold
-    start): on those the constraint is infeasible, and a mean would let them
-    drive λ without bound, until cost no longer counted at all.
+    with ``g = quantile_episodes((1 - compliance) / (1 - slo_target),
+    lagrange_quantile) - 1`` (the empirical quantile: one episode's value):
+    up while more than ``1 - lagrange_quantile`` of the round's episodes (a
+    quarter, by default: two of four) miss more than the error budget, down
+    otherwise. Multiplicative steps keep λ positive and
+    scale-free. A quantile, not the median: most drawn episodes are easy, and
+    the median episode met the target at any λ, so λ sank until the hard
+    ones (the flash crowds) were served cheaply and badly. Not the mean, and
+    a ceiling, because the distribution holds episodes no policy serves at
+    the target (a 4x flash crowd within one cold start): on those the
+    constraint is infeasible, and a mean would let them drive λ without
+    bound, until cost no longer counted at all.
 Evaluation
     Before training, every ``train.eval_every`` rounds and at the end, the
     greedy policy (with its predictive fallback, no exploration, no
@@ -203,6 +208,7 @@ def validate_training(cfg: DictConfig) -> None:
             "must be finite and >= 0")
     require(math.isfinite(t.lagrange_max) and t.lagrange_max >= cfg.policy.reward.sla, "train.lagrange_max",
             t.lagrange_max, f"must be finite and >= policy.reward.sla ({cfg.policy.reward.sla})")
+    require(0 <= t.lagrange_quantile <= 1, "train.lagrange_quantile", t.lagrange_quantile, "must be in [0, 1]")
     learner(t, 0.0)  # validates gamma and the learning rate
     require(t.eval_every >= 1, "train.eval_every", t.eval_every, "must be >= 1")
     require(t.eval_windows >= 1, "train.eval_windows", t.eval_windows, "must be >= 1")
@@ -217,10 +223,11 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(to_json({**relevant, "train": train}, sort_keys=True).encode()).hexdigest()
 
 
-def dual_ascent(multiplier: float, budgets: list[float], rate: float, ceiling: float) -> float:
+def dual_ascent(multiplier: float, budgets: list[float], rate: float, ceiling: float, quantile: float) -> float:
     """The Lagrange multiplier after a round whose episodes missed ``budgets``
     SLO error budgets each (1: exactly the allowed share); see the module docs."""
-    return min(ceiling, multiplier * math.exp(rate * float(np.clip(np.median(budgets) - 1.0, -1.0, 1.0))))
+    gap = float(np.quantile(budgets, quantile, method="inverted_cdf")) - 1.0  # an episode's own value
+    return min(ceiling, multiplier * math.exp(rate * float(np.clip(gap, -1.0, 1.0))))
 
 
 def draw_episode(cfg: DictConfig, named: dict, kind: str, number: int, rng: np.random.Generator,
@@ -293,7 +300,8 @@ def train(cfg: DictConfig, output_dir: Optional[Path]) -> dict:
                 rows.append(result["metrics"])
                 m = result["metrics"]
                 budgets.append((1.0 - m["sla_compliance"]) / (1.0 - m["sla_target"]))
-            table.multiplier = dual_ascent(table.multiplier, budgets, t.lagrange_rate, t.lagrange_max)
+            table.multiplier = dual_ascent(table.multiplier, budgets, t.lagrange_rate, t.lagrange_max,
+                                          t.lagrange_quantile)
             bar.update(len(batch))
             last = r == n_rounds - 1
             if (r + 1) % t.eval_every == 0 or last:

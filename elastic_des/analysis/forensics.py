@@ -159,6 +159,17 @@ def _q_state(d: dict) -> str:
             f"{number(d['forecast_peak_rps'])} req/s {number(d['lead_ticks'])} ticks ahead")
 
 
+SHIELDS = {  # the agent's safety rules (elastic_des.agent.mdp), as the decision names them
+    "floor": "lifted to the model size (no target below what Erlang C asks for)",
+    "cooldown": "held (no scale-in within the cooldown of a scale-out)",
+}
+
+
+def _q_shield(d: dict) -> str:
+    shield = d.get("shield")
+    return f", {SHIELDS[shield]}" if shield in SHIELDS else ""
+
+
 # (policy, rule) -> the clause explaining why; each reads only ``details``.
 TEMPLATES: dict[tuple[str, str], Callable[[dict], str]] = {
     ("static", "static"): lambda d: (
@@ -208,7 +219,8 @@ TEMPLATES: dict[tuple[str, str], Callable[[dict], str]] = {
         f"the clairvoyant schedule has {number(d['scheduled'])} up: the most it needs over this tick and the "
         f"next {number(d['lead_ticks'])} (a cold start ahead); this tick's requests need {number(d['need'])}"),
     ("q_learning", "greedy"): lambda d: (
-        f"greedy action {d['action']} in a state seen {number(d['visits'])} times in training: {_q_state(d)}"),
+        f"greedy action {d['action']} in a state seen {number(d['visits'])} times in training"
+        f"{_q_shield(d)}: {_q_state(d)}"),
     ("q_learning", "explore"): lambda d: f"exploring (ε-greedy): random action {d['action']}; {_q_state(d)}",
     ("q_learning", "fallback_predictive"): lambda d: (
         f"a state not learned in training ({d['fallback']['reason']}): the predictive rule's "

@@ -58,6 +58,12 @@ def best_solution(results: dict, target: float) -> tuple[dict, list[float]]:
     return dict(chosen["params"]), [float(v) for v in chosen["values"]]
 
 
+def tuned_config_path(config_dir: Path, policy: str, scenario: str) -> Path:
+    """Where a study of ``policy`` on ``scenario`` writes its best config
+    (``policy=<policy>_tuned_<scenario>`` when ``config_dir`` is on the search path)."""
+    return Path(config_dir) / "policy" / f"{policy}_tuned_{scenario}.yaml"
+
+
 def tuned_config_text(policy: str, scenario: str, params: dict, values: list[float], objective: Any,
                       sweep_dir: Path, overrides: list[str]) -> str:
     """A policy YAML extending ``policy`` with the tuned ``policy.*`` values;
@@ -109,7 +115,7 @@ class WriteTunedConfig(Callback):
         scenario = config.scenario.name
         text = tuned_config_text(policy, scenario, params, values, config.objective, sweep_dir,
                                  list(config.hydra.overrides.task))
-        path = (self.config_dir or self.app_config_dir(config)) / "policy" / f"{policy}_tuned_{scenario}.yaml"
+        path = tuned_config_path(self.config_dir or self.app_config_dir(config), policy, scenario)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text(path, text)
         write_text(sweep_dir / "tuned_policy.yaml", text)

@@ -44,7 +44,7 @@ from omegaconf import OmegaConf
 
 from elastic_des import rng as rng_streams
 from elastic_des.errors import require, require_non_negative, require_positive
-from elastic_des.engine.traces import load_client_trace, load_rate_trace, load_request_trace
+from elastic_des.engine.traces import load_aggregate_rates, load_request_trace
 from elastic_des.engine.workload import (
     GRID_S,
     PiecewiseRateProfile,
@@ -114,7 +114,7 @@ def _replayed_span(trace_cfg, path, duration_s: float, tick_s: float, rng: np.ra
         ticks = int(math.floor(span_s / tick_s))
         counts = np.bincount((run_s // tick_s).astype(int), minlength=ticks)[:ticks]
         return counts * trace_cfg.rate_scale / tick_s
-    trace = load_rate_trace(path)
+    trace = load_aggregate_rates(path, trace_cfg.format)
     first = int(trace_cfg.start_s // trace.window_s)
     window_s, rates = scaled_rate_windows(trace, trace_cfg)
     windows = min(len(rates) - first, int(math.ceil(duration_s / window_s)))
@@ -145,7 +145,7 @@ def _rate_trace_past(trace_cfg, path, span_s: float) -> RateProfile:
     The run starts at the window that holds ``start_s`` (see
     :func:`elastic_des.engine.workload.build_workload`), so the history ends there.
     """
-    trace = load_rate_trace(path) if trace_cfg.format == "rates" else load_client_trace(path).aggregate()
+    trace = load_aggregate_rates(path, trace_cfg.format)
     first = min(int(trace_cfg.start_s // trace.window_s), len(trace.rate_rps))
     window_s, rates = scaled_rate_windows(trace, trace_cfg)
     available = min(first, int(math.ceil(span_s / window_s)))

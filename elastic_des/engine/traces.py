@@ -185,3 +185,8 @@ def load_client_trace(path: Path) -> ClientTrace:
         raise ConfigError(f"trace {path}: row {row + 2} column interarrival_cv = {cvs[row]:g}: "
                           f"must be >= {WEIBULL_MIN_CV} for a Weibull client")
     return ClientTrace(window, frame["client"].to_numpy(), rates, cvs, family, window_s, int(window.max()) + 1)
+
+
+def load_aggregate_rates(path: Path, trace_format: str) -> RateTrace:
+    """The rate windows of a ``rates`` trace, or of a ``clients`` trace summed over its clients."""
+    return load_client_trace(path).aggregate() if trace_format == "clients" else load_rate_trace(path)
