@@ -46,6 +46,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -90,16 +91,17 @@ def trace_scenario(spec: str, mean_rps: float) -> tuple[str, tuple[str, list[str
     return name, (base, overrides + [f"scenario.name={name}"])
 
 
-def scenario_policies(scenario: str, untuned: bool) -> list[tuple[str, str]]:
+def scenario_policies(scenario: str, untuned: bool, selected: Sequence[str] = ()) -> list[tuple[str, str]]:
     """``(label, policy config)`` to run on ``scenario``: static, each rule
-    tuned for it (its defaults, with a note, when there is no tuned file),
-    the agent and the oracle."""
+    tuned for it (its defaults, with a note when there is no tuned file and
+    the rule is among the ``selected`` labels or none are given), the agent
+    and the oracle."""
     runs = [("static", "static")]
     for rule in TUNABLE:
         tuned = tuned_config_path(TUNED_DIR, rule, scenario)
         if tuned.is_file():
             runs.append((f"{rule}_tuned", tuned.stem))
-        else:
+        elif not selected or rule in selected or f"{rule}_tuned" in selected:
             print(f"note: no {tuned.relative_to(ROOT)}; {rule} runs with its defaults on {scenario}")
         if untuned or not tuned.is_file():
             runs.append((rule, rule))
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     suite = {name: (name, []) for name in args.scenarios}
     suite.update(trace_scenario(spec, args.trace_rate) for spec in args.trace)
     jobs = [(name, base, overrides, label, config, seed) for name, (base, overrides) in suite.items()
-            for label, config in scenario_policies(name, args.untuned)
+            for label, config in scenario_policies(name, args.untuned, args.policies or ())
             if not args.policies or label in args.policies for seed in range(args.seeds)]
     start_wall = time.perf_counter()
     rows = Parallel(n_jobs=args.jobs)(delayed(one_run)(*job, args.slo_target) for job in jobs)

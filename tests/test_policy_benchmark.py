@@ -56,3 +56,12 @@ def test_each_scenario_runs_the_rules_tuned_for_it(tmp_path, monkeypatch, capsys
     assert ("kpa", "kpa") in runs and "no " in capsys.readouterr().out
     assert runs[0] == ("static", "static") and runs[-2:] == [("q_learning", "q_learning"), ("oracle", "oracle")]
     assert ("hpa", "hpa") in bench.scenario_policies("s", untuned=True)
+
+
+def test_the_missing_tuned_file_note_names_only_selected_rules(tmp_path, monkeypatch, capsys):
+    (tmp_path / "policy").mkdir()
+    monkeypatch.setattr(bench, "TUNED_DIR", tmp_path)
+    monkeypatch.setattr(bench, "ROOT", tmp_path.parent)
+    bench.scenario_policies("s", untuned=False, selected=["q_learning", "kpa"])
+    out = capsys.readouterr().out
+    assert "kpa runs with its defaults" in out and "hpa" not in out
