@@ -6,6 +6,7 @@
     python benchmarks/policies.py --trace /work/shared/traces/servegen_deepseek-r1_aggregate_rate.csv:rates
     python benchmarks/policies.py --csv outputs/policies.csv
     python benchmarks/policies.py --policies q_learning --include outputs/policies.csv   # rerun one policy
+    python benchmarks/policies.py --policies q_learning --agent-overrides policy.burst_hold_s=900   # a variant
 
 Each (scenario, policy, seed) is one ``elastic_des.run`` of the policy's world
 (no static LLM baseline: it does not change the SLM world's result), with the
@@ -109,7 +110,7 @@ def scenario_policies(scenario: str, untuned: bool, selected: Sequence[str] = ()
 
 
 def one_run(scenario: str, base: str, overrides: list[str], policy: str, config: str, seed: int,
-            slo_target: float) -> dict:
+            slo_target: float, agent_overrides: tuple[str, ...] = ()) -> dict:
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -117,7 +118,7 @@ def one_run(scenario: str, base: str, overrides: list[str], policy: str, config:
             f"hydra.searchpath=[file://{TUNED_DIR}]", f"scenario={base}", *overrides, f"policy={config}",
             f"seed={seed}", "baseline.enabled=false",
             f"scenario.slo.target_compliance={slo_target}", "output.progress=false", "output.report=false",
-            "output.requests=false"])
+            "output.requests=false", *(agent_overrides if policy == AGENT else ())])
     start = time.perf_counter()
     summary = run(cfg)
     return {"scenario": scenario, "policy": policy, "seed": seed, "sla": summary["sla/compliance"],
@@ -174,6 +175,8 @@ def dominance(table: pd.DataFrame, tuned: list[str], slo_target: float) -> pd.Da
             continue
         q = by.loc[AGENT]
         others = by.drop(index=[AGENT] + ([ORACLE] if ORACLE in by.index else []))
+        if others.empty:  # the agent alone (--policies q_learning): nothing to compare with
+            continue
         best = others["sla"].max()
         checks = {"sla_close": (q.sla >= best - 0.0005, f"{q.sla:.4f} vs best {best:.4f} ({others['sla'].idxmax()})")}
         meeting = others[others["sla"] >= slo_target]
@@ -204,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--untuned", action="store_true", help="also run the rules with their defaults")
     parser.add_argument("--slo-target", type=float, default=0.999)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--agent-overrides", nargs="*", default=[],
+                        help="Hydra overrides for the q_learning runs only (e.g. policy.burst_hold_s=900)")
     parser.add_argument("--csv", type=Path, default=None, help="write the per-run rows here")
     parser.add_argument("--include", nargs="*", type=Path, default=[],
                         help="per-run CSVs of earlier runs (--csv) to add to this one's rows")
@@ -214,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
             for label, config in scenario_policies(name, args.untuned, args.policies or ())
             if not args.policies or label in args.policies for seed in range(args.seeds)]
     start_wall = time.perf_counter()
-    rows = Parallel(n_jobs=args.jobs)(delayed(one_run)(*job, args.slo_target) for job in jobs)
+    rows = Parallel(n_jobs=args.jobs)(delayed(one_run)(*job, args.slo_target, tuple(args.agent_overrides))
+                                      for job in jobs)
     runs = pd.concat([pd.DataFrame(rows)] + [pd.read_csv(p) for p in args.include], ignore_index=True)
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)

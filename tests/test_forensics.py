@@ -277,5 +277,7 @@ def test_a_shielded_action_says_which_rule_changed_it():
     assert "greedy action hold in a state seen 12 times in training, lifted to the model size" in explain(record)
     details["shield"] = "cooldown"
     assert "held (no scale-in within the cooldown of a scale-out)" in explain(record)
+    details.update(shield="burst_floor", floor=7)
+    assert "lifted to 7, the sizing of a recent bursty tick" in explain(record)
     details["shield"] = None
     assert "seen 12 times in training: state load ratio" in explain(record)

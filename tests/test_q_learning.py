@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -322,6 +323,64 @@ def test_no_action_goes_below_the_model_size():
     assert mdp.target(observation(target_replicas=1), step, 1) == 2
     assert mdp.target(observation(target_replicas=1), step, 2) == 3 and mdp.shield is None
 
+
+
+def shielded_mdp(**shields) -> AutoscaleMDP:
+    # cooldown_s 60: the model size forgets a tick after the next, so only the burst floor remembers
+    mdp = AutoscaleMDP(StateEncoder.from_config(StateConfig()), Reward(RewardConfig()), ["hold", "-1", "x1.0"],
+                       60.0, **shields)
+    mdp.reset(context())
+    return mdp
+
+
+def quiet(time_s: float, target: int) -> Observation:
+    return observation(time_s=time_s, arrival_rate_rps=1.0, forecast_rps=np.full(15, 1.0), arrival_dispersion=1.0,
+                       target_replicas=target, replicas_ready=target)
+
+
+def test_the_burst_floor_keeps_a_bursty_ticks_size_through_the_quiet_minutes_after_it():
+    """A burst shorter than a cold start: the ticks after it are quiet, the
+    model size falls to one replica, and only the burst floor keeps the
+    fleet that the burst needed, for burst_hold_s, then lets it go."""
+    bursty = observation(time_s=600.0, arrival_rate_rps=12.0, forecast_rps=np.full(15, 12.0),
+                         arrival_dispersion=8.0, queue_length=40, sla_compliance=0.95)
+    with_floor, without = shielded_mdp(burst_hold_s=600.0, burst_headroom=0.1), shielded_mdp()
+    burst_size = with_floor.observe(bursty).floor
+    absorbed = shielded_mdp(burst_hold_s=600.0)  # no request waits, the SLO met: nothing to remember
+    absorbed.observe(replace(bursty, queue_length=0, sla_compliance=1.0))
+    assert absorbed.observe(quiet(720.0, burst_size)).floor == 1
+    assert burst_size >= without.observe(bursty).model_size > 1  # the burst's own size, at least
+    after = with_floor.observe(quiet(720.0, burst_size))
+    assert after.model_size == 1 and after.floor == burst_size and after.floor_rule == "burst_floor"
+    assert with_floor.target(quiet(720.0, burst_size), after, 1) == burst_size  # -1 lifted back
+    assert with_floor.details(after)["shield"] == "burst_floor" and with_floor.details(after)["floor"] == burst_size
+    plain = without.observe(quiet(720.0, burst_size))
+    assert without.target(quiet(720.0, burst_size), plain, 1) == burst_size - 1 and without.shield is None
+    later = with_floor.observe(quiet(1200.0, burst_size))  # 600 s after the burst: released
+    assert later.floor == 1 and with_floor.target(quiet(1200.0, burst_size), later, 1) == burst_size - 1
+
+
+def test_the_fallback_is_shielded_too_and_a_run_records_the_burst_floor(make_cfg, tmp_path):
+    policy = QLearningPolicy(untrained=True, burst_hold_s=900.0)
+    policy.reset(context())
+    policy.decide(observation(time_s=600.0, arrival_rate_rps=12.0, forecast_rps=np.full(15, 12.0),
+                              arrival_dispersion=8.0, queue_length=40))
+    decision = policy.decide(quiet(1000.0, 1))  # past the model size's 300 s, within the 900 s hold
+    assert decision.rule == "fallback_predictive" and decision.details["shield"] == "burst_floor"
+    assert decision.target == decision.details["floor"] > decision.details["fallback"]["target"]
+    cfg = make_cfg("scenario=bursty_onoff", "policy=q_learning", "policy.burst_hold_s=900", "scenario.duration_s=3600",
+                   "scenario.workload.spikes=[]", "baseline.enabled=false", "output.requests=false")
+    run(cfg, tmp_path)
+    records = [json.loads(line) for line in next(tmp_path.rglob("decisions.jsonl")).read_text().splitlines()]
+    lifted = [r for r in records if r["details"]["shield"] == "burst_floor"]
+    assert lifted and all(r["replicas_after"] >= r["details"]["floor"] > r["details"]["model_size"] for r in lifted)
+
+
+def test_bad_shield_settings_are_config_errors():
+    with pytest.raises(ConfigError, match=r"policy.burst_hold_s = -1.0: must be finite and >= 0"):
+        QLearningPolicy(untrained=True, burst_hold_s=-1.0)
+    with pytest.raises(ConfigError, match=r"policy.burst_headroom = nan"):
+        QLearningPolicy(untrained=True, burst_hold_s=600.0, burst_headroom=math.nan)
 
 # -- model files ----------------------------------------------------------
 

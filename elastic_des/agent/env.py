@@ -114,7 +114,9 @@ class AutoscaleEnv:
                 f"must be longer than two decision ticks (controller.tick_s = {cfg.controller.tick_s})")
         self.cfg = cfg
         self.mdp = AutoscaleMDP(StateEncoder.from_config(node.state), Reward(node.reward),
-                                list(node.actions), float(node.cooldown_s))
+                                list(node.actions), float(node.cooldown_s),
+                                burst_hold_s=node.get("burst_hold_s"),
+                                burst_headroom=float(node.get("burst_headroom", 0.1)))
         self.observation_sizes = self.mdp.encoder.sizes
         self.action_names = list(self.mdp.names)
         self.n_actions = self.mdp.n_actions

@@ -26,19 +26,37 @@ component and the ``x`` actions, so neither depends on the traffic's scale,
 and ``x1.0`` is the predictive rule at zero headroom: the agent learns where
 a margin pays and where none is needed.
 
-Two rules shield every action (:meth:`AutoscaleMDP.target`), in training
-as in use, so the table never learns to rely on what they forbid, and the
-decision record names the one that fired (``details["shield"]``):
+Two rules, and a third when configured, shield every action
+(:meth:`AutoscaleMDP.target`), in training as in use, so the table never
+learns to rely on what they forbid, and the decision record names the one
+that fired (``details["shield"]``; ``details["floor"]`` is the lowest
+target allowed). The shipped models were trained with the first two only;
+the burst floor is a use-time shield on top of them:
 
 * ``floor``: no target below the model size. Queueing theory says fewer
   replicas miss the SLO at the rate in view, and a table that has seen a
   state a few times must not overrule that (one unseen state once held a
   single replica through a surge). The agent learns what theory cannot
   tell: how much headroom above the model pays, and when to release it.
+* ``burst_floor`` (when ``burst_hold_s`` is set): after a burst the fleet
+  did not absorb (a tick the ``burst`` state component bands as bursty,
+  an index of dispersion above its first edge, that ends with requests
+  waiting or the SLO missed), the floor is that tick's sizing at
+  ``burst_headroom`` for ``burst_hold_s`` seconds, quiet ticks included.
+  Bursts shorter than a cold start are over before capacity ordered at
+  their first tick serves, so a fleet sized for the quiet minutes between
+  them (one replica between the 6× bursts of ``bursty_onoff``) meets every
+  burst late; the table, whose ``burst`` component sees only the current
+  tick, cannot tell a quiet minute between bursts from a quiet hour. A
+  burst that was absorbed asks for no memory, so traffic that is bursty
+  everywhere but served (``bursty_gamma``) pays little for the rule.
 * ``cooldown``: no scale-in less than ``cooldown_s`` after a scale-out (a
   reversal, the costly kind of flapping: the capacity just ordered is still
   starting); the target is held. Scaling out after a scale-in is always
   allowed: capacity for an unforeseen surge must never wait.
+
+The floor also bounds the predictive fallback's target (the policy's
+unseen states), so the decision record names it there too.
 
 :class:`AutoscaleMDP` holds what this needs to remember between ticks (the
 last move, the previous queue and the pending action), so both the in-loop
@@ -74,6 +92,8 @@ class Step:
     (cost and stability terms) and its SLA part (error budgets missed), and
     the terms; the scalar reward is ``-(cost + multiplier × sla)``.
     model_size: the Erlang C size the ``x`` actions multiply.
+    floor: the lowest target the shield allows (the model size, or the
+    burst floor when higher); floor_rule: the shield rule it is.
     """
 
     state: int
@@ -84,15 +104,24 @@ class Step:
     model_size: int
     forecast_peak_rps: float
     service_s: float
+    floor: int
+    floor_rule: str
 
 
 class AutoscaleMDP:
     """Turns observations into states and rewards, and actions into targets."""
 
     def __init__(self, encoder: StateEncoder, reward: Reward, actions: Sequence[str], cooldown_s: float,
-                 field: str = "policy"):
+                 field: str = "policy", burst_hold_s: Optional[float] = None, burst_headroom: float = 0.1):
         require(math.isfinite(cooldown_s) and cooldown_s >= 0, f"{field}.cooldown_s", cooldown_s,
                 "must be finite and >= 0")
+        if burst_hold_s is not None:
+            require(math.isfinite(burst_hold_s) and burst_hold_s >= 0, f"{field}.burst_hold_s", burst_hold_s,
+                    "must be finite and >= 0, or null (no burst floor)")
+        require(math.isfinite(burst_headroom) and burst_headroom >= 0, f"{field}.burst_headroom",
+                burst_headroom, "must be finite and >= 0")
+        self.burst_floors = None if burst_hold_s is None else StabilizationWindow(float(burst_hold_s))
+        self.burst_sizer = PredictivePolicy(headroom=burst_headroom)  # its sizing only
         self.encoder, self.reward = encoder, reward
         self.actions = parse_actions(actions, f"{field}.actions")
         self.specs = [a.spec for a in self.actions]
@@ -109,6 +138,9 @@ class AutoscaleMDP:
     def reset(self, context: "PolicyContext") -> None:
         self.context = context
         self.sizer.reset(context)
+        self.burst_sizer.reset(context)
+        if self.burst_floors is not None:
+            self.burst_floors.clear()
         # The cost unit: by default the static fleet for the planned peak.
         self.reference_replicas = self.reward.reference_replicas or self.needed(context.peak_rate_rps)
         # A replica ordered now serves from one cold start later until at
@@ -147,7 +179,9 @@ class AutoscaleMDP:
         service = obs.service_mean_s if math.isfinite(obs.service_mean_s) and obs.service_mean_s > 0 \
             else self.context.mean_service_s
         peak = float(max(forecast[: self.lead_ticks].max(), obs.arrival_rate_rps, 0.0))
-        model_size = self.recent_sizes.record(obs.time_s, self.sizer.size(peak, obs, self.sizer.arrival_scv(obs)))
+        scv = self.sizer.arrival_scv(obs)
+        model_size = self.recent_sizes.record(obs.time_s, self.sizer.size(peak, obs, scv))
+        floor, floor_rule = self._floor(obs, peak, scv, model_size)
         # The forecaster's own slope: the observed rate is too noisy a reference
         # (a one-minute burst would read as a falling trend).
         now, horizon = float(forecast[0]), float(forecast[-1])
@@ -178,20 +212,40 @@ class AutoscaleMDP:
                      **self._pending_terms}
             reward = (terms["cost"] + terms["flap"] + terms["cooldown"], terms["sla"])
             self._pending_terms = None
-        return Step(self.encoder.index(bands), values, bands, reward, terms, model_size, peak, service)
+        return Step(self.encoder.index(bands), values, bands, reward, terms, model_size, peak, service,
+                    floor, floor_rule)
+
+    def _floor(self, obs: Observation, peak: float, scv: float, model_size: int) -> tuple[int, str]:
+        """The shield's floor and its rule (module docs): the model size, or
+        the burst floor when higher."""
+        floor, rule = model_size, "floor"
+        if self.burst_floors is not None:
+            # Bursty as the state bands it (above the burst component's first edge, 2 by
+            # default): the sizer's Poisson test alone also fires on a rate ramping within a minute.
+            # A burst the fleet absorbed (nothing waits, the SLO met) needs no memory.
+            bursty = obs.arrival_dispersion > self.encoder.edges["burst"][0] and (
+                obs.queue_length > 0 or obs.sla_compliance < self.context.slo_target)
+            burst = self.burst_floors.record(obs.time_s, self.burst_sizer.size(peak, obs, scv) if bursty else 0)
+            if burst > floor:
+                floor, rule = burst, "burst_floor"
+        return floor, rule
 
     def target(self, obs: Observation, step: Step, action: int) -> int:
         """The target ``action`` asks for at this tick, within the fleet's bounds."""
         if not 0 <= action < self.n_actions:
             raise ValueError(f"action = {action}: must be in [0, {self.n_actions})")
         current = obs.target_replicas
-        target = self.bounded(self.actions[action].target(current, step.model_size))
-        floor = self.bounded(step.model_size)
-        self.shield = None
-        if target < floor:
-            target, self.shield = floor, "floor"
+        target = self.floored(step, self.bounded(self.actions[action].target(current, step.model_size)))
         if target < current and self.recent_move(obs.time_s) > 0:
             target, self.shield = current, "cooldown"
+        return target
+
+    def floored(self, step: Step, target: int) -> int:
+        """``target`` lifted to the shield's floor, the rule that lifted it in ``shield``."""
+        floor = self.bounded(step.floor)
+        self.shield = None
+        if target < floor:
+            target, self.shield = floor, step.floor_rule
         return target
 
     def commit(self, obs: Observation, target: int) -> None:
@@ -222,6 +276,7 @@ class AutoscaleMDP:
             **{f"{name}_band": band for name, band in zip(step.values, step.bands)},
             "state": step.state,
             "model_size": step.model_size,
+            "floor": step.floor,
             "forecast_peak_rps": step.forecast_peak_rps,
             "service_s": step.service_s,
             "lead_ticks": self.lead_ticks,
@@ -238,4 +293,6 @@ class AutoscaleMDP:
             "actions": [{"name": a.name, "spec": a.spec} for a in self.actions],
             "reward": self.reward.describe(),
             "cooldown_s": self.cooldown_s,
+            "burst_hold_s": None if self.burst_floors is None else self.burst_floors.window_s,
+            "burst_headroom": self.burst_sizer.headroom,
         }

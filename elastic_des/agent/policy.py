@@ -75,6 +75,8 @@ class QLearningPolicy(Policy):
         world: Optional[str] = None,
         min_visits: int = 3,
         fallback_headroom: float = 0.1,
+        burst_hold_s: Optional[float] = None,
+        burst_headroom: float = 0.1,
     ):
         if initial_replicas is not None and initial_replicas < 0:
             raise ConfigError(f"policy.initial_replicas = {initial_replicas}: must be >= 0 or null")
@@ -85,7 +87,7 @@ class QLearningPolicy(Policy):
         self.mdp = AutoscaleMDP(
             StateEncoder.from_config(state if state is not None else StateConfig()),
             Reward(reward if reward is not None else RewardConfig()),
-            list(actions), cooldown_s,
+            list(actions), cooldown_s, burst_hold_s=burst_hold_s, burst_headroom=burst_headroom,
         )
         self.initial = initial_replicas
         self.min_visits = min_visits
@@ -136,7 +138,7 @@ class QLearningPolicy(Policy):
                 rule = "fallback_predictive"
         self._previous = None if action is None else (step.state, action)
         if action is None:
-            target = self.mdp.bounded(safe.target)
+            target = self.mdp.floored(step, self.mdp.bounded(safe.target))
             self.mdp.commit(obs, target)
         else:
             target = self.mdp.act(obs, step, action)
@@ -235,6 +237,10 @@ class QLearningConfig:
     min_visits: a state with fewer updates than this is not trusted: the
     policy falls back to the predictive rule there (rule ``fallback_predictive``).
     fallback_headroom: the fallback predictive policy's ``headroom``.
+    burst_hold_s: after a bursty tick the target stays at least that tick's
+    predictive sizing (at ``burst_headroom``) for this many seconds
+    (shield rule ``burst_floor``, :mod:`elastic_des.agent.mdp`); null: off.
+    burst_headroom: the headroom of that sizing.
     world: the name of the world the policy sizes (``${world.name}``), which
     picks the shipped model.
     """
@@ -250,3 +256,5 @@ class QLearningConfig:
     world: Optional[str] = "${world.name}"
     min_visits: int = 3
     fallback_headroom: float = 0.1
+    burst_hold_s: Optional[float] = None
+    burst_headroom: float = 0.1

@@ -162,12 +162,14 @@ def _q_state(d: dict) -> str:
 SHIELDS = {  # the agent's safety rules (elastic_des.agent.mdp), as the decision names them
     "floor": "lifted to the model size (no target below what Erlang C asks for)",
     "cooldown": "held (no scale-in within the cooldown of a scale-out)",
+    "burst_floor": "lifted to {floor}, the sizing of a recent bursty tick (a burst shorter than a cold start "
+                   "cannot wait for capacity)",
 }
 
 
 def _q_shield(d: dict) -> str:
     shield = d.get("shield")
-    return f", {SHIELDS[shield]}" if shield in SHIELDS else ""
+    return f", {SHIELDS[shield].format(floor=number(d.get('floor')))}" if shield in SHIELDS else ""
 
 
 # (policy, rule) -> the clause explaining why; each reads only ``details``.
@@ -224,7 +226,7 @@ TEMPLATES: dict[tuple[str, str], Callable[[dict], str]] = {
     ("q_learning", "explore"): lambda d: f"exploring (ε-greedy): random action {d['action']}; {_q_state(d)}",
     ("q_learning", "fallback_predictive"): lambda d: (
         f"a state not learned in training ({d['fallback']['reason']}): the predictive rule's "
-        f"{d['fallback']['rule']} asks for {number(d['fallback']['target'])} ({_q_state(d)})"),
+        f"{d['fallback']['rule']} asks for {number(d['fallback']['target'])}{_q_shield(d)} ({_q_state(d)})"),
 }
 
 
