@@ -109,6 +109,15 @@ def scenario_policies(scenario: str, untuned: bool, selected: Sequence[str] = ()
     return runs + [(AGENT, AGENT), (ORACLE, ORACLE)]
 
 
+def merged_runs(new: pd.DataFrame, included: list[pd.DataFrame]) -> pd.DataFrame:
+    """The per-run rows of ``new`` and of the ``included`` earlier runs; a row
+    of ``new`` (or of a later included frame) replaces an earlier one of the
+    same scenario, policy and seed, so rerunning a policy does not average
+    its new runs with its old ones."""
+    runs = pd.concat([*included, new], ignore_index=True)
+    return runs.drop_duplicates(["scenario", "policy", "seed"], keep="last").reset_index(drop=True)
+
+
 def one_run(scenario: str, base: str, overrides: list[str], policy: str, config: str, seed: int,
             slo_target: float, agent_overrides: tuple[str, ...] = ()) -> dict:
     from hydra import compose, initialize_config_dir
@@ -211,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="Hydra overrides for the q_learning runs only (e.g. policy.burst_hold_s=900)")
     parser.add_argument("--csv", type=Path, default=None, help="write the per-run rows here")
     parser.add_argument("--include", nargs="*", type=Path, default=[],
-                        help="per-run CSVs of earlier runs (--csv) to add to this one's rows")
+                        help="per-run CSVs of earlier runs (--csv) to add to this one's rows "
+                             "(a run made now replaces an included one of the same scenario, policy and seed)")
     args = parser.parse_args(argv)
     suite = {name: (name, []) for name in args.scenarios}
     suite.update(trace_scenario(spec, args.trace_rate) for spec in args.trace)
@@ -221,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     start_wall = time.perf_counter()
     rows = Parallel(n_jobs=args.jobs)(delayed(one_run)(*job, args.slo_target, tuple(args.agent_overrides))
                                       for job in jobs)
-    runs = pd.concat([pd.DataFrame(rows)] + [pd.read_csv(p) for p in args.include], ignore_index=True)
+    runs = merged_runs(pd.DataFrame(rows), [pd.read_csv(p) for p in args.include])
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         runs.to_csv(args.csv, index=False)

@@ -65,3 +65,13 @@ def test_the_missing_tuned_file_note_names_only_selected_rules(tmp_path, monkeyp
     bench.scenario_policies("s", untuned=False, selected=["q_learning", "kpa"])
     out = capsys.readouterr().out
     assert "kpa runs with its defaults" in out and "hpa" not in out
+
+
+def test_a_rerun_replaces_the_included_runs_of_the_same_policy():
+    old = pd.DataFrame({"scenario": ["s", "s", "s"], "policy": ["q_learning", "q_learning", "static"],
+                        "seed": [0, 1, 0], "sla": [0.9, 0.9, 1.0]})
+    new = pd.DataFrame({"scenario": ["s", "s"], "policy": ["q_learning"] * 2, "seed": [0, 1], "sla": [0.99, 0.98]})
+    runs = bench.merged_runs(new, [old])
+    assert len(runs) == 3
+    assert sorted(runs[runs["policy"] == "q_learning"]["sla"]) == [0.98, 0.99]
+    assert runs[runs["policy"] == "static"]["sla"].tolist() == [1.0]
