@@ -93,12 +93,12 @@ class ThinnedArrivals:
     """
 
     def __init__(self, profile, make_rng: Callable[[], np.random.Generator], window_s: float = WINDOW_S,
-                 budget: int = 0):
+                 budget: Optional[int] = None):
         self.profile = profile
         self.make_rng = make_rng
         self.edges = window_edges(profile.duration_s, window_s)
         self.starts = np.array([start for start, _ in self.edges])
-        self.budget = budget or CANDIDATE_BUDGET
+        self.budget = CANDIDATE_BUDGET if budget is None else budget
         self._plan: Optional[tuple[int, dict, np.ndarray]] = None
 
     def _candidates(self, count: int, state: dict) -> Iterator[np.ndarray]:
