@@ -21,15 +21,18 @@ runs with its defaults and is reported under its plain name, with a note),
 ``--untuned`` adds the rules with their defaults beside the tuned ones.
 
 The table prints mean ± 95 % CI (Student t over seeds) of SLA compliance,
-p99 latency, cost, cost / oracle, scaling actions and direction reversals.
+p99 latency, cost, cost / oracle, scaling actions, direction reversals and
+flaps (reversals within 300 s of the previous move, ``scaling/flaps``).
 The dominance check then asks, per scenario, whether q_learning
 
 1. has an SLA at least the best non-clairvoyant policy's minus 0.05 points;
 2. wherever any baseline's mean SLA reaches the target, reaches it too, at
    a cost no higher than every baseline that does;
 3. costs at most 1.25 × the oracle;
-4. reverses direction no more often than the median tuned baseline (the
-   median baseline when none is tuned),
+4. flaps (reverses direction within 300 s, the agent's cooldown, of its
+   previous move: the issue's "direction reversals within the cooldown")
+   no more often than the median tuned baseline (the median baseline when
+   none is tuned); the numbers also give all reversals, however far apart,
 
 and prints PASS/FAIL with the numbers.
 
@@ -133,7 +136,7 @@ def one_run(scenario: str, base: str, overrides: list[str], policy: str, config:
     return {"scenario": scenario, "policy": policy, "seed": seed, "sla": summary["sla/compliance"],
             "p99_s": summary["latency/p99_s"], "cost_usd": summary["cost/usd"],
             "oracle_ratio": summary.get("cost/oracle_ratio", math.nan), "actions": summary["scaling/actions"],
-            "reversals": summary["scaling/direction_changes"], "wall_s": time.perf_counter() - start}
+            "reversals": summary["scaling/direction_changes"], "flaps": summary["scaling/flaps"], "wall_s": time.perf_counter() - start}
 
 
 def mean_ci(values: pd.Series) -> tuple[float, float]:
@@ -154,7 +157,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (scenario, policy), group in runs.groupby(["scenario", "policy"], sort=False):
         row = {"scenario": scenario, "policy": policy, "seeds": len(group)}
-        for column in ("sla", "p99_s", "cost_usd", "oracle_ratio", "actions", "reversals"):
+        for column in ("sla", "p99_s", "cost_usd", "oracle_ratio", "actions", "reversals", "flaps"):
             row[column], row[f"{column}_ci"] = mean_ci(group[column])
         rows.append(row)
     return pd.DataFrame(rows)
@@ -167,12 +170,13 @@ def fmt(value: float, ci: float, digits: int) -> str:
 
 
 def print_table(table: pd.DataFrame) -> None:
-    print("| scenario | policy | SLA | p99 (s) | cost (USD) | cost/oracle | actions | reversals |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| scenario | policy | SLA | p99 (s) | cost (USD) | cost/oracle | actions | reversals | flaps |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in table.itertuples():
         print(f"| {r.scenario} | {r.policy} | {fmt(r.sla, r.sla_ci, 4)} | {fmt(r.p99_s, r.p99_s_ci, 1)} | "
               f"{fmt(r.cost_usd, r.cost_usd_ci, 1)} | {fmt(r.oracle_ratio, r.oracle_ratio_ci, 2)} | "
-              f"{fmt(r.actions, r.actions_ci, 0)} | {fmt(r.reversals, r.reversals_ci, 0)} |")
+              f"{fmt(r.actions, r.actions_ci, 0)} | {fmt(r.reversals, r.reversals_ci, 0)} | "
+              f"{fmt(r.flaps, r.flaps_ci, 0)} |")
 
 
 def dominance(table: pd.DataFrame, tuned: list[str], slo_target: float) -> pd.DataFrame:
@@ -199,8 +203,10 @@ def dominance(table: pd.DataFrame, tuned: list[str], slo_target: float) -> pd.Da
             ratio = q.cost_usd / by.loc[ORACLE].cost_usd
             checks["oracle_1.25"] = (ratio <= 1.25, f"{ratio:.2f} × oracle")
         pool = [p for p in tuned if p in by.index] or [p for p in BASELINES if p in by.index]
-        median = float(np.median(by.loc[pool, "reversals"]))
-        checks["stable"] = (q.reversals <= median, f"{q.reversals:.0f} vs median {median:.0f} of {pool}")
+        median = float(np.median(by.loc[pool, "flaps"]))
+        checks["stable"] = (q.flaps <= median, f"{q.flaps:.1f} flaps vs median {median:.1f} of {pool} "
+                                               f"(reversals {q.reversals:.0f} vs median "
+                                               f"{float(np.median(by.loc[pool, 'reversals'])):.0f})")
         for name, (ok, text) in checks.items():
             rows.append({"scenario": scenario, "check": name, "passed": bool(ok), "numbers": text})
     return pd.DataFrame(rows)

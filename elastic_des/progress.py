@@ -59,6 +59,10 @@ class Progress:
         self._last_tenth = 0
         self._shown = 0
         self._lines = 0
+        # When the first advance came and how much was done by then: the rate
+        # the time left is read from starts there, so setup before the work
+        # (say, a clairvoyant plan before the simulation) does not inflate it.
+        self._first: Optional[tuple[float, float]] = None
         self.postfix = ""
 
     @property
@@ -83,6 +87,8 @@ class Progress:
                 self._shown += step
         elif self.logging:
             now = time.monotonic()
+            if self._first is None:
+                self._first = (now, done)
             tenth = int(10 * done / self.total) if self.total > 0 else 10
             if now - self._last_line >= self.quiet_s and (tenth > self._last_tenth or now - self._last_line >= self.interval_s):
                 self._line(now)
@@ -96,13 +102,20 @@ class Progress:
     def _line(self, now: float) -> None:
         elapsed = now - self._start
         share = self.done / self.total if self.total > 0 else 1.0
-        left = f", ~{_clock(elapsed * (1 - share) / share)} left" if 0 < share < 1 else ""
+        left = f", ~{_clock(self._time_left(now))} left" if 0 < share < 1 else ""
         note = f"; {self.postfix}" if self.postfix else ""
         self._last_tenth = int(10 * share)
         log.info("%s: %d%% (%g/%g %s), %s elapsed%s%s", self.label, int(100 * share), round(self.done, 1),
                  round(self.total, 1), self.unit, _clock(elapsed), left, note)
         self._last_line = now
         self._lines += 1
+
+    def _time_left(self, now: float) -> float:
+        """The time the rest takes at the rate since the first advance (since the start before one)."""
+        since, done_then = self._first if self._first is not None else (self._start, 0.0)
+        if self.done <= done_then:
+            since, done_then = self._start, 0.0
+        return (now - since) * (self.total - self.done) / (self.done - done_then)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -14,8 +14,9 @@ SPEC.loader.exec_module(bench)
 
 
 def table(rows):
-    return pd.DataFrame([{"scenario": "s", "policy": p, "sla": sla, "cost_usd": cost, "reversals": rev}
-                         for p, sla, cost, rev in rows])
+    """Rows of (policy, sla, cost, flaps[, reversals]); reversals default to the flaps."""
+    return pd.DataFrame([{"scenario": "s", "policy": p, "sla": sla, "cost_usd": cost, "flaps": flaps,
+                          "reversals": rest[0] if rest else flaps} for p, sla, cost, flaps, *rest in rows])
 
 
 def checks(rows, tuned=()):
@@ -35,7 +36,7 @@ def test_each_way_of_losing_is_a_failure():
     assert checks(base + [("q_learning", 0.9993, 50.0, 1)])["sla_close"] is False
     # meets the target but costs more than the cheapest baseline that does
     assert checks(base + [("q_learning", 0.9999, 61.0, 1)])["target_cheapest"] is False
-    # more reversals than the median baseline (4)
+    # more flaps than the median baseline (4)
     assert checks(base + [("q_learning", 0.9999, 50.0, 5)])["stable"] is False
     # above 1.25 x the oracle's cost
     assert checks(base + [("q_learning", 0.9999, 50.0, 1), ("oracle", 1.0, 39.0, 0)])["oracle_1.25"] is False
@@ -43,6 +44,14 @@ def test_each_way_of_losing_is_a_failure():
     tuned = base + [("predictive_tuned", 0.9995, 58.0, 1), ("hpa_tuned", 0.9995, 58.0, 3),
                     ("q_learning", 0.9999, 50.0, 3)]
     assert checks(tuned, ["predictive_tuned", "hpa_tuned"])["stable"] is False  # median of 1 and 3 is 2
+
+
+def test_stability_counts_flaps_not_reversals_far_apart():
+    # "no more direction reversals within the cooldown than the median tuned baseline":
+    # reversals hours apart (a diurnal cycle followed) are not flapping
+    base = [("static", 0.9999, 100.0, 0, 0), ("predictive", 0.9995, 60.0, 4, 4), ("hpa", 0.990, 70.0, 6, 6)]
+    assert checks(base + [("q_learning", 0.9999, 50.0, 2, 40)])["stable"] is True
+    assert checks(base + [("q_learning", 0.9999, 50.0, 5, 5)])["stable"] is False
 
 
 def test_each_scenario_runs_the_rules_tuned_for_it(tmp_path, monkeypatch, capsys):

@@ -53,6 +53,20 @@ def test_long_task_logs_every_tenth_or_interval_and_a_final_line(clock, caplog):
     assert lines[-1] == "training episodes: 100% (100/100 ep), 1m40s elapsed; eval_reward=1.0"
 
 
+def test_time_left_is_read_from_the_work_not_the_setup_before_it(clock, caplog):
+    caplog.set_level(logging.INFO, logger="elastic_des.progress")
+    with Progress(100, "sim", "sim-s", interval_s=30.0) as p:
+        clock.now = 600.0  # ten minutes of setup before the first advance
+        p.advance_to(0.0)
+        for _ in range(10):
+            clock.now += 1.0
+            p.update(1)
+    lines = _lines(caplog)
+    assert lines[0] == "sim: 0% (0/100 sim-s), 10m00s elapsed"  # the setup is over: the work begins
+    # 10 units in the 10 s since the work began: 90 s left, not 10 min x 9
+    assert lines[1] == "sim: 10% (10/100 sim-s), 10m10s elapsed, ~1m30s left"
+
+
 def test_fast_task_logs_no_two_lines_within_the_quiet_period(clock, caplog):
     caplog.set_level(logging.INFO, logger="elastic_des.progress")
     with Progress(100, "sim", "sim-s") as p:

@@ -24,6 +24,10 @@ DROP_REASONS = {NOT_DROPPED: "served", DROPPED_QUEUE_FULL: "queue_full", DROPPED
 # summaries (4 values of 8 bytes each: 64 MB); see Outcomes.
 EXACT_VALUES = 2_000_000
 EXACT_COLUMNS = ("latency", "ttft", "tpot", "wait")
+# A reversal (a move against the previous move's direction) sooner than this
+# after that move is a flap: the HPA's default scale-down stabilization
+# window, and the Q-agent's default cooldown. ``scaling/flaps`` counts them.
+FLAP_WINDOW_S = 300.0
 
 
 def request_table(arrival_s, start_s, finish_s, dropped, service_s, prompt_tokens, output_tokens,
@@ -179,7 +183,10 @@ def summarize(outcomes: Outcomes, ticks: pd.DataFrame, decisions: list[dict], *,
     targets = [d["replicas_after"] for d in decisions]
     before = [d["replicas_before"] for d in decisions]
     steps = np.sign(np.subtract(targets, before)) if decisions else np.zeros(0)
-    moves = steps[steps != 0]
+    moving = steps != 0
+    moves = steps[moving]
+    move_times = np.array([d["time_s"] for d in decisions], dtype=float)[moving] if decisions else np.zeros(0)
+    reversed_ = moves[1:] != moves[:-1]
     replica_s = ticks["replicas_ready"] + ticks["replicas_provisioning"] + ticks["replicas_draining"]
     return {
         "requests/total": total,
@@ -215,6 +222,7 @@ def summarize(outcomes: Outcomes, ticks: pd.DataFrame, decisions: list[dict], *,
         "scaling/actions": int(len(moves)),
         "scaling/up": int(np.sum(moves > 0)),
         "scaling/down": int(np.sum(moves < 0)),
-        "scaling/direction_changes": int(np.sum(moves[1:] != moves[:-1])) if len(moves) > 1 else 0,
+        "scaling/direction_changes": int(np.sum(reversed_)),
+        "scaling/flaps": int(np.sum(reversed_ & (np.diff(move_times) < FLAP_WINDOW_S))),
         "workload/mean_rate_rps": total / duration_s,
     }
