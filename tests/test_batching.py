@@ -169,3 +169,32 @@ def test_batching_with_t1_zero_is_mmc_statistically():
     mean, half = ci95(waits)
     expected = mmc_mean_wait(c, rho * c, 1.0)
     assert abs(mean - expected) <= half + 0.03 * expected, (mean, half, expected)
+
+
+def test_time_advances_late_in_a_long_run():
+    """Causality: every wake-up is later than now, however late the run.
+
+    Thirteen and a half days in, one step of the float clock is 2.3e-10 s:
+    more than the time a new replica's virtual-clock tolerance (1e-9 of a
+    token at v ~ 1) stands for. A one-token request there used to wake its
+    replica at the very instant it woke, for ever (a 30-day run hung on
+    day 13); it must finish at its arrival plus one step time.
+    """
+    late, t0 = 1.17e6, 0.0065
+    env = simpy.Environment()
+    pool = BatchingPool(env, max_num_seqs=8, cold_start_s=0.0, step_base_s=t0, step_per_seq_s=0.0,
+                        kv_budget_tokens=None)
+    requests = RequestStore.of(arrival=np.array([late]), prefill=np.zeros(1), decode=np.ones(1), kv=np.ones(1),
+                               too_long=np.zeros(1, bool))
+    dispatcher = Dispatcher(env, pool, requests, None, None)
+    pool.attach(dispatcher)
+    pool.start(1)
+    dispatcher.spawn_until(np.inf)
+    # The case: the step's end, read back through the clock, falls short of the token by more than the tolerance.
+    assert 1.0 - ((late + t0) - late) / t0 > 1e-9
+    for _ in range(100):  # a bounded run: the bug spun at one instant
+        if not env._queue:
+            break
+        env.step()
+    assert not env._queue, "the replica kept waking at one instant"
+    assert dispatcher.finish_s[0] == pytest.approx(late + t0, rel=1e-15, abs=1e-9)

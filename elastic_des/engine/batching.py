@@ -51,6 +51,7 @@ use commented, as in the dispatcher.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from typing import Optional
 
@@ -196,6 +197,14 @@ class BatchingPool(ReplicaPool):
             when = replica.prefill_end_s
         elif replica.tags:
             when = now + max(replica.tags[0][0] - replica.v, 0.0) * replica.step_s
+            if when <= now:
+                # The next tag is nearer than the float clock resolves at `now`
+                # (late in a long run, a young replica's virtual clock is small:
+                # its tag tolerance is finer than one step of `now`). A wake-up
+                # at `now` would advance v by nothing and wake again at `now`,
+                # for ever: wake at the next instant the clock can hold, whose
+                # advance of v reaches the tag.
+                when = math.nextafter(now, math.inf)
         else:
             return
         if when >= replica.wake_at:
