@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from elastic_des.analysis.forensics import SHIELDS
 from elastic_des.agent.env import AutoscaleEnv
 from elastic_des.agent.actions import parse_actions
 from elastic_des.agent.mdp import AutoscaleMDP
@@ -360,6 +361,23 @@ def test_the_burst_floor_keeps_a_bursty_ticks_size_through_the_quiet_minutes_aft
     assert later.floor == 1 and with_floor.target(quiet(1200.0, burst_size), later, 1) == burst_size - 1
 
 
+def test_the_scale_in_window_waits_for_a_dip_that_lasts_the_window():
+    """A scale-in goes no lower than the highest target proposed in the
+    window: a one-tick dip is held, a dip that lasts the window is followed."""
+    mdp, plain = shielded_mdp(scale_in_window_s=600.0), shielded_mdp()
+    for m in (mdp, plain):
+        assert m.target(quiet(0.0, 4), m.observe(quiet(0.0, 4)), 0) == 4  # hold at 4: a proposal of 4
+    step = mdp.observe(quiet(120.0, 4))
+    assert mdp.target(quiet(120.0, 4), step, 1) == 4 and mdp.shield == "scale_in_window"  # -1 held
+    assert mdp.details(step)["shield"] == "scale_in_window"
+    assert plain.target(quiet(120.0, 4), plain.observe(quiet(120.0, 4)), 1) == 3 and plain.shield is None
+    # 700 s: the proposal of 4 at t = 0 has left the window; the dip to 3 has lasted it
+    assert mdp.target(quiet(700.0, 4), mdp.observe(quiet(700.0, 4)), 1) == 3 and mdp.shield is None
+    # scaling out is never held
+    assert mdp.target(quiet(760.0, 3), mdp.observe(quiet(760.0, 3)), 0) == 3
+    assert "scale-in window" in SHIELDS["scale_in_window"]  # the decision sentence names it
+
+
 def test_the_fallback_is_shielded_too_and_a_run_records_the_burst_floor(make_cfg, tmp_path):
     policy = QLearningPolicy(untrained=True, burst_hold_s=900.0)
     policy.reset(context())
@@ -381,6 +399,10 @@ def test_bad_shield_settings_are_config_errors():
         QLearningPolicy(untrained=True, burst_hold_s=-1.0)
     with pytest.raises(ConfigError, match=r"policy.burst_headroom = nan"):
         QLearningPolicy(untrained=True, burst_hold_s=600.0, burst_headroom=math.nan)
+    with pytest.raises(ConfigError, match=r"policy.scale_in_window_s = -5.0: must be finite and >= 0"):
+        QLearningPolicy(untrained=True, scale_in_window_s=-5.0)
+    with pytest.raises(ConfigError, match=r"policy.scale_in_window_s = inf"):
+        QLearningPolicy(untrained=True, scale_in_window_s=math.inf)
 
 # -- model files ----------------------------------------------------------
 

@@ -26,7 +26,7 @@ component and the ``x`` actions, so neither depends on the traffic's scale,
 and ``x1.0`` is the predictive rule at zero headroom: the agent learns where
 a margin pays and where none is needed.
 
-Two rules, and a third when configured, shield every action
+Two rules, and two more when configured, shield every action
 (:meth:`AutoscaleMDP.target`), in training as in use, so the table never
 learns to rely on what they forbid, and the decision record names the one
 that fired (``details["shield"]``; ``details["floor"]`` is the lowest
@@ -54,6 +54,12 @@ the burst floor is a use-time shield on top of them:
   reversal, the costly kind of flapping: the capacity just ordered is still
   starting); the target is held. Scaling out after a scale-in is always
   allowed: capacity for an unforeseen surge must never wait.
+* ``scale_in_window`` (when ``scale_in_window_s`` is set, a use-time rule
+  like the burst floor): the HPA's downscale stabilization applied to the
+  agent's own targets: a scale-in goes no lower than the highest target
+  proposed in the last ``scale_in_window_s`` seconds. The other kind of
+  flap, a scale-in that the next minutes' noise undoes with a scale-out,
+  then needs a dip that lasts the window.
 
 The floor also bounds the predictive fallback's target (the policy's
 unseen states), so the decision record names it there too.
@@ -112,7 +118,8 @@ class AutoscaleMDP:
     """Turns observations into states and rewards, and actions into targets."""
 
     def __init__(self, encoder: StateEncoder, reward: Reward, actions: Sequence[str], cooldown_s: float,
-                 field: str = "policy", burst_hold_s: Optional[float] = None, burst_headroom: float = 0.1):
+                 field: str = "policy", burst_hold_s: Optional[float] = None, burst_headroom: float = 0.1,
+                 scale_in_window_s: Optional[float] = None):
         require(math.isfinite(cooldown_s) and cooldown_s >= 0, f"{field}.cooldown_s", cooldown_s,
                 "must be finite and >= 0")
         if burst_hold_s is not None:
@@ -120,6 +127,10 @@ class AutoscaleMDP:
                     "must be finite and >= 0, or null (no burst floor)")
         require(math.isfinite(burst_headroom) and burst_headroom >= 0, f"{field}.burst_headroom",
                 burst_headroom, "must be finite and >= 0")
+        if scale_in_window_s is not None:
+            require(math.isfinite(scale_in_window_s) and scale_in_window_s >= 0, f"{field}.scale_in_window_s",
+                    scale_in_window_s, "must be finite and >= 0, or null (no scale-in window)")
+        self.proposals = None if scale_in_window_s is None else StabilizationWindow(float(scale_in_window_s))
         self.burst_floors = None if burst_hold_s is None else StabilizationWindow(float(burst_hold_s))
         self.burst_sizer = PredictivePolicy(headroom=burst_headroom)  # its sizing only
         self.encoder, self.reward = encoder, reward
@@ -141,6 +152,8 @@ class AutoscaleMDP:
         self.burst_sizer.reset(context)
         if self.burst_floors is not None:
             self.burst_floors.clear()
+        if self.proposals is not None:
+            self.proposals.clear()
         # The cost unit: by default the static fleet for the planned peak.
         self.reference_replicas = self.reward.reference_replicas or self.needed(context.peak_rate_rps)
         # A replica ordered now serves from one cold start later until at
@@ -238,6 +251,10 @@ class AutoscaleMDP:
         target = self.floored(step, self.bounded(self.actions[action].target(current, step.model_size)))
         if target < current and self.recent_move(obs.time_s) > 0:
             target, self.shield = current, "cooldown"
+        if self.proposals is not None:
+            highest = self.proposals.record(obs.time_s, target)
+            if target < current and highest > target:
+                target, self.shield = min(highest, current), "scale_in_window"
         return target
 
     def floored(self, step: Step, target: int) -> int:
@@ -295,4 +312,5 @@ class AutoscaleMDP:
             "cooldown_s": self.cooldown_s,
             "burst_hold_s": None if self.burst_floors is None else self.burst_floors.window_s,
             "burst_headroom": self.burst_sizer.headroom,
+            "scale_in_window_s": None if self.proposals is None else self.proposals.window_s,
         }

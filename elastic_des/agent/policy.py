@@ -77,6 +77,7 @@ class QLearningPolicy(Policy):
         fallback_headroom: float = 0.1,
         burst_hold_s: Optional[float] = None,
         burst_headroom: float = 0.1,
+        scale_in_window_s: Optional[float] = None,
     ):
         if initial_replicas is not None and initial_replicas < 0:
             raise ConfigError(f"policy.initial_replicas = {initial_replicas}: must be >= 0 or null")
@@ -88,6 +89,7 @@ class QLearningPolicy(Policy):
             StateEncoder.from_config(state if state is not None else StateConfig()),
             Reward(reward if reward is not None else RewardConfig()),
             list(actions), cooldown_s, burst_hold_s=burst_hold_s, burst_headroom=burst_headroom,
+            scale_in_window_s=scale_in_window_s,
         )
         self.initial = initial_replicas
         self.min_visits = min_visits
@@ -241,6 +243,9 @@ class QLearningConfig:
     predictive sizing (at ``burst_headroom``) for this many seconds
     (shield rule ``burst_floor``, :mod:`elastic_des.agent.mdp`); null: off.
     burst_headroom: the headroom of that sizing.
+    scale_in_window_s: a scale-in goes no lower than the highest target the
+    agent proposed in this many seconds (the HPA's downscale stabilization on
+    its own targets; shield rule ``scale_in_window``); null: off.
     world: the name of the world the policy sizes (``${world.name}``), which
     picks the shipped model.
     """
@@ -258,3 +263,4 @@ class QLearningConfig:
     fallback_headroom: float = 0.1
     burst_hold_s: Optional[float] = None
     burst_headroom: float = 0.1
+    scale_in_window_s: Optional[float] = None

@@ -162,6 +162,8 @@ def _q_state(d: dict) -> str:
 SHIELDS = {  # the agent's safety rules (elastic_des.agent.mdp), as the decision names them
     "floor": "lifted to the model size (no target below what Erlang C asks for)",
     "cooldown": "held (no scale-in within the cooldown of a scale-out)",
+    "scale_in_window": "kept at the highest of its own recent targets (a scale-in waits for a dip that lasts "
+                       "the scale-in window)",
     "burst_floor": "lifted to {floor}, the sizing of a recent bursty tick (a burst shorter than a cold start "
                    "cannot wait for capacity)",
 }
