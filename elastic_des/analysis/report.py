@@ -44,6 +44,7 @@ HEADLINE = (  # summary key, label, format
     ("replicas/mean", "mean replicas", "{:.2f}"),
     ("replicas/max", "max replicas", "{:d}"),
     ("scaling/actions", "scaling actions", "{:d}"),
+    ("scaling/flaps", "flaps (reversals within 5 min)", "{:d}"),
 )
 
 
