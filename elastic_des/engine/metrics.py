@@ -185,7 +185,7 @@ def summarize(outcomes: Outcomes, ticks: pd.DataFrame, decisions: list[dict], *,
     steps = np.sign(np.subtract(targets, before)) if decisions else np.zeros(0)
     moving = steps != 0
     moves = steps[moving]
-    move_times = np.array([d["time_s"] for d in decisions], dtype=float)[moving] if decisions else np.zeros(0)
+    move_times = np.array([d["time_s"] for d in decisions], dtype=float)[moving]
     reversed_ = moves[1:] != moves[:-1]
     replica_s = ticks["replicas_ready"] + ticks["replicas_provisioning"] + ticks["replicas_draining"]
     return {
