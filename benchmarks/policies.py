@@ -84,7 +84,9 @@ def trace_scenario(spec: str, mean_rps: float) -> tuple[str, tuple[str, list[str
                  f"scenario.workload.trace.time_compression={compression}"]
     if fmt == "rates":
         rates = pd.read_csv(path)
-        scale = float(parts[3]) if len(parts) > 3 else mean_rps / float(rates["total_rate_rps"].mean())
+        # Compression plays the same requests faster, so it multiplies the rate too.
+        scale = float(parts[3]) if len(parts) > 3 else \
+            mean_rps / (float(rates["total_rate_rps"].mean()) * compression)
         span = float(rates["window_start_s"].iloc[-1] + (rates["window_start_s"].diff().median() or 0.0))
         overrides += [f"scenario.workload.trace.rate_scale={scale:.6g}",
                       f"scenario.duration_s={min(86_400.0, span / compression):g}"]
@@ -234,9 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(name, base, overrides, label, config, seed) for name, (base, overrides) in suite.items()
             for label, config in scenario_policies(name, args.untuned, args.policies or ())
             if not args.policies or label in args.policies for seed in range(args.seeds)]
+    jobs_order = {(name, label, seed): i for i, (name, _, _, label, _, seed) in enumerate(jobs)}
     start_wall = time.perf_counter()
-    rows = Parallel(n_jobs=args.jobs)(delayed(one_run)(*job, args.slo_target, tuple(args.agent_overrides))
-                                      for job in jobs)
+    rows = []
+    for row in Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
+            delayed(one_run)(*job, args.slo_target, tuple(args.agent_overrides)) for job in jobs):
+        rows.append(row)  # progress on stderr, so the table on stdout stays clean
+        print(f"[{len(rows)}/{len(jobs)}] {row['scenario']} {row['policy']} seed {row['seed']}: "
+              f"SLA {row['sla']:.4f}, {row['cost_usd']:.1f} USD ({row['wall_s']:.0f} s; "
+              f"{time.perf_counter() - start_wall:.0f} s so far)", file=sys.stderr, flush=True)
+    rows.sort(key=lambda r: jobs_order[(r["scenario"], r["policy"], r["seed"])])  # the table's order
     runs = merged_runs(pd.DataFrame(rows), [pd.read_csv(p) for p in args.include])
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 SPEC = importlib.util.spec_from_file_location("policies_benchmark",
                                               Path(__file__).resolve().parent.parent / "benchmarks" / "policies.py")
@@ -84,3 +85,16 @@ def test_a_rerun_replaces_the_included_runs_of_the_same_policy():
     assert len(runs) == 3
     assert sorted(runs[runs["policy"] == "q_learning"]["sla"]) == [0.98, 0.99]
     assert runs[runs["policy"] == "static"]["sla"].tolist() == [1.0]
+
+
+def test_a_compressed_rates_trace_is_scaled_to_the_asked_mean_rate():
+    # Compression plays the trace faster, which multiplies its rate: the scale
+    # must divide it out, or --trace-rate 10 at 7x compression means 70 req/s.
+    path = Path(__file__).resolve().parents[1] / "elastic_des/data/traces/servegen_m-large_aggregate_rate.csv"
+    name, (base, overrides) = bench.trace_scenario(f"{path}:rates:7", mean_rps=10.0)
+    values = dict(o.split("=", 1) for o in overrides)
+    rates = pd.read_csv(path)["total_rate_rps"]
+    scale = float(values["scenario.workload.trace.rate_scale"])
+    compression = float(values["scenario.workload.trace.time_compression"])
+    assert (name, base, compression) == ("servegen_m-large", "servegen_week", 7.0)
+    assert rates.mean() * compression * scale == pytest.approx(10.0, rel=1e-5)
