@@ -62,6 +62,7 @@ sys.path.insert(0, str(ROOT))
 
 from elastic_des.analysis.tuning import tuned_config_path  # noqa: E402
 from elastic_des.app import CONF_DIR, run  # noqa: E402
+from elastic_des.engine.traces import load_request_trace  # noqa: E402
 
 BASELINES = ["static", "threshold", "hpa", "kpa", "predictive"]
 TUNABLE = ["threshold", "hpa", "kpa", "predictive"]
@@ -92,6 +93,9 @@ def trace_scenario(spec: str, mean_rps: float) -> tuple[str, tuple[str, list[str
                       f"scenario.duration_s={min(86_400.0, span / compression):g}"]
         base = "servegen_week"
     else:
+        # The run lasts as long as the replayed trace: compression shortens it, a slowed trace lasts longer.
+        span = float(load_request_trace(path).time_s[-1]) + 1.0
+        overrides.append(f"scenario.duration_s={span / compression:g}")
         base = "azure_conv"
     name = path.stem.replace("_aggregate_rate", "")
     return name, (base, overrides + [f"scenario.name={name}"])

@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from elastic_des.engine.traces import load_request_trace
+
 SPEC = importlib.util.spec_from_file_location("policies_benchmark",
                                               Path(__file__).resolve().parent.parent / "benchmarks" / "policies.py")
 bench = importlib.util.module_from_spec(SPEC)
@@ -98,3 +100,15 @@ def test_a_compressed_rates_trace_is_scaled_to_the_asked_mean_rate():
     compression = float(values["scenario.workload.trace.time_compression"])
     assert (name, base, compression) == ("servegen_m-large", "servegen_week", 7.0)
     assert rates.mean() * compression * scale == pytest.approx(10.0, rel=1e-5)
+
+
+def test_a_timestamps_trace_runs_as_long_as_its_replay():
+    # A slowed trace must not be cut at the base scenario's hour, nor a compressed
+    # one followed by an hour of empty ticks that only the policy's release pays for.
+    path = Path(__file__).resolve().parents[1] / "elastic_des/data/traces/AzureLLMInferenceTrace_code.csv"
+    span = float(load_request_trace(path).time_s[-1]) + 1.0
+    for compression in (0.5, 1.0, 10.0):
+        name, (base, overrides) = bench.trace_scenario(f"{path}:timestamps:{compression}", mean_rps=10.0)
+        values = dict(o.split("=", 1) for o in overrides)
+        assert (name, base) == ("AzureLLMInferenceTrace_code", "azure_conv")
+        assert float(values["scenario.duration_s"]) == pytest.approx(span / compression, rel=1e-5)

@@ -361,6 +361,39 @@ def test_the_burst_floor_keeps_a_bursty_ticks_size_through_the_quiet_minutes_aft
     assert later.floor == 1 and with_floor.target(quiet(1200.0, burst_size), later, 1) == burst_size - 1
 
 
+def test_the_miss_floor_adds_a_replica_after_a_miss_with_requests_waiting_and_holds_it():
+    """A miss the model size does not see (a burst of long prompts stalls one
+    batching replica at a low mean rate): the fleet that served it plus one,
+    for miss_hold_s; a miss with nothing waiting asks for nothing, nor one
+    the sizing already answers with replicas on their way."""
+    stalled = observation(time_s=600.0, arrival_rate_rps=1.5, forecast_rps=np.full(15, 1.5), arrival_dispersion=4.0,
+                          sla_compliance=0.72, queue_length=0, queue_wait_mean_s=7.5,
+                          target_replicas=1, replicas_ready=1)
+    mdp, plain = shielded_mdp(miss_hold_s=600.0), shielded_mdp()
+    step = mdp.observe(stalled)
+    assert plain.observe(stalled).model_size == step.model_size == 1  # queueing theory sees no need
+    assert (step.floor, step.floor_rule) == (2, "miss_floor")
+    assert mdp.target(stalled, step, 0) == 2 and mdp.details(step)["shield"] == "miss_floor"  # hold lifted to 2
+    after = mdp.observe(quiet(900.0, 2))
+    assert (after.floor, after.floor_rule) == (2, "miss_floor") and mdp.target(quiet(900.0, 2), after, 1) == 2
+    assert mdp.observe(quiet(1260.0, 2)).floor == 1  # 660 s after the miss: released
+    # missed, but nobody waited: service alone longer than the SLO, more replicas would not help
+    unfixable = shielded_mdp(miss_hold_s=600.0)
+    assert unfixable.observe(replace(stalled, queue_wait_mean_s=0.0)).floor == 1
+    met = shielded_mdp(miss_hold_s=600.0)  # waited, but the SLO was met
+    assert met.observe(replace(stalled, sla_compliance=0.995)).floor == 1
+    # a surge the sizing sees, two replicas already starting: nothing to hold after it
+    ordered = shielded_mdp(miss_hold_s=600.0)
+    surge = ordered.observe(replace(stalled, queue_length=30, replicas_provisioning=2, target_replicas=3))
+    assert surge.floor_rule == "floor" and ordered.observe(quiet(900.0, 3)).floor == 1
+    # the backlog a scale-out's cold start left, drained by the replica now ready: nothing to hold either
+    drained = shielded_mdp(miss_hold_s=600.0)
+    drained.commit(observation(time_s=560.0, target_replicas=1), 2)  # scaled out 40 s ago
+    assert drained.observe(replace(stalled, replicas_ready=2, target_replicas=2)).floor_rule == "floor"
+    assert shielded_mdp(miss_hold_s=600.0).observe(replace(stalled, replicas_ready=2, target_replicas=2)).floor == 3
+    assert "missed the SLO" in SHIELDS["miss_floor"]
+
+
 def test_the_scale_in_window_waits_for_a_dip_that_lasts_the_window():
     """A scale-in goes no lower than the highest target proposed in the
     window: a one-tick dip is held, a dip that lasts the window is followed."""
@@ -394,6 +427,19 @@ def test_the_fallback_is_shielded_too_and_a_run_records_the_burst_floor(make_cfg
     assert lifted and all(r["replicas_after"] >= r["details"]["floor"] > r["details"]["model_size"] for r in lifted)
 
 
+def test_the_fallback_does_not_scale_in_within_the_cooldown_of_a_scale_out():
+    """The shield covers the fallback too: an unseen state a tick after a
+    scale-out must not undo it (a reversal within the cooldown, a flap)."""
+    policy = QLearningPolicy(untrained=True)  # every state unseen: the fallback decides
+    policy.reset(context())
+    policy.mdp.commit(observation(time_s=600.0, target_replicas=2), 4)  # the table scaled out to 4
+    calm = observation(time_s=660.0, arrival_rate_rps=1.0, forecast_rps=np.full(15, 1.0),
+                       target_replicas=4, replicas_ready=2, replicas_provisioning=2)
+    held = policy.decide(calm)
+    assert held.rule == "fallback_predictive" and held.details["fallback"]["target"] < 4  # it alone scales in
+    assert held.target == 4 and held.details["shield"] == "cooldown"
+
+
 def test_bad_shield_settings_are_config_errors():
     with pytest.raises(ConfigError, match=r"policy.burst_hold_s = -1.0: must be finite and >= 0"):
         QLearningPolicy(untrained=True, burst_hold_s=-1.0)
@@ -403,6 +449,10 @@ def test_bad_shield_settings_are_config_errors():
         QLearningPolicy(untrained=True, scale_in_window_s=-5.0)
     with pytest.raises(ConfigError, match=r"policy.scale_in_window_s = inf"):
         QLearningPolicy(untrained=True, scale_in_window_s=math.inf)
+    with pytest.raises(ConfigError, match=r"policy.miss_hold_s = -60.0: must be finite and >= 0"):
+        QLearningPolicy(untrained=True, miss_hold_s=-60.0)
+    with pytest.raises(ConfigError, match=r"policy.miss_hold_s = nan"):
+        QLearningPolicy(untrained=True, miss_hold_s=math.nan)
 
 # -- model files ----------------------------------------------------------
 

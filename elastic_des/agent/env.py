@@ -117,7 +117,8 @@ class AutoscaleEnv:
                                 list(node.actions), float(node.cooldown_s),
                                 burst_hold_s=node.get("burst_hold_s"),
                                 burst_headroom=float(node.get("burst_headroom", 0.1)),
-                                scale_in_window_s=node.get("scale_in_window_s"))
+                                scale_in_window_s=node.get("scale_in_window_s"),
+                                miss_hold_s=node.get("miss_hold_s"))
         self.observation_sizes = self.mdp.encoder.sizes
         self.action_names = list(self.mdp.names)
         self.n_actions = self.mdp.n_actions

@@ -78,6 +78,7 @@ class QLearningPolicy(Policy):
         burst_hold_s: Optional[float] = None,
         burst_headroom: float = 0.1,
         scale_in_window_s: Optional[float] = None,
+        miss_hold_s: Optional[float] = None,
     ):
         if initial_replicas is not None and initial_replicas < 0:
             raise ConfigError(f"policy.initial_replicas = {initial_replicas}: must be >= 0 or null")
@@ -89,7 +90,7 @@ class QLearningPolicy(Policy):
             StateEncoder.from_config(state if state is not None else StateConfig()),
             Reward(reward if reward is not None else RewardConfig()),
             list(actions), cooldown_s, burst_hold_s=burst_hold_s, burst_headroom=burst_headroom,
-            scale_in_window_s=scale_in_window_s,
+            scale_in_window_s=scale_in_window_s, miss_hold_s=miss_hold_s,
         )
         self.initial = initial_replicas
         self.min_visits = min_visits
@@ -140,7 +141,7 @@ class QLearningPolicy(Policy):
                 rule = "fallback_predictive"
         self._previous = None if action is None else (step.state, action)
         if action is None:
-            target = self.mdp.floored(step, self.mdp.bounded(safe.target))
+            target = self.mdp.shielded(obs, step, safe.target)
             self.mdp.commit(obs, target)
         else:
             target = self.mdp.act(obs, step, action)
@@ -243,6 +244,10 @@ class QLearningConfig:
     predictive sizing (at ``burst_headroom``) for this many seconds
     (shield rule ``burst_floor``, :mod:`elastic_des.agent.mdp`); null: off.
     burst_headroom: the headroom of that sizing.
+    miss_hold_s: after a tick that missed the SLO target with requests
+    waiting for capacity, the target stays at least the replicas ready then
+    plus those ordered, one more than ready at least, for this many seconds
+    (shield rule ``miss_floor``); null: off.
     scale_in_window_s: a scale-in goes no lower than the highest target the
     agent proposed in this many seconds (the HPA's downscale stabilization on
     its own targets; shield rule ``scale_in_window``); null: off.
@@ -264,3 +269,4 @@ class QLearningConfig:
     burst_hold_s: Optional[float] = None
     burst_headroom: float = 0.1
     scale_in_window_s: Optional[float] = None
+    miss_hold_s: Optional[float] = None

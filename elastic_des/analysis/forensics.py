@@ -164,6 +164,8 @@ SHIELDS = {  # the agent's safety rules (elastic_des.agent.mdp), as the decision
     "cooldown": "held (no scale-in within the cooldown of a scale-out)",
     "scale_in_window": "kept at the highest of its own recent targets (a scale-in waits for a dip that lasts "
                        "the scale-in window)",
+    "miss_floor": "lifted to {floor}, one replica more than served a recent tick that missed the SLO with "
+                  "requests waiting",
     "burst_floor": "lifted to {floor}, the sizing of a recent bursty tick (a burst shorter than a cold start "
                    "cannot wait for capacity)",
 }
