@@ -23,6 +23,7 @@ from elastic_des.engine.estimators import ServiceTimeEstimator, arrival_burstine
 from elastic_des.engine.forecast import Forecaster
 from elastic_des.engine.observation import Observation
 from elastic_des.engine.policy import Decision, Policy
+from elastic_des.engine.records import take
 from elastic_des.engine.replicas import ReplicaPool
 from elastic_des.engine.slo import SLO, tpot_s
 
@@ -160,25 +161,23 @@ class Controller:
         ttft = tpot = wait = np.full(len(done), np.nan)
         held = [i - base for i in done]
         if done:
-            finish_s, arrival, start_s = requests.finish_s, requests.arrival, requests.start_s
-            latency = [finish_s[j] - arrival[j] for j in held]
-            wait = np.array([start_s[j] - arrival[j] for j in held])
+            arrival, finish = take(requests.arrival, held), take(requests.finish_s, held)
+            latency = finish - arrival
+            wait = take(requests.start_s, held) - arrival
             if self.first_token_of is not None:
                 first = self.first_token_of(done)
-                ttft = first - np.array([arrival[j] for j in held])
-                output = requests.output
-                tpot = tpot_s(first, [finish_s[j] for j in held], np.array([output[j] for j in held], dtype=float))
+                ttft = first - arrival
+                tpot = tpot_s(first, finish, take(requests.output, held))
             met = int(np.count_nonzero(self.slo.met(latency, ttft, tpot)))
             latency.sort()
-            p50, p95, p99 = sorted_percentiles(latency, (0.5, 0.95, 0.99))
+            p50, p95, p99 = sorted_percentiles(latency.tolist(), (0.5, 0.95, 0.99))
         else:
             p50 = p95 = p99 = np.nan
             met = 0
         finished = len(done) + drops
         sla = met / finished if finished else np.nan
         estimator = self.service_estimator
-        planning = requests.planning
-        estimator.update(np.array([planning[j] for j in held], dtype=float))
+        estimator.update(take(requests.planning, held))
         ttft_p50, ttft_p95, ttft_p99 = _nan_percentiles(ttft, (50, 95, 99))
         (tpot_p99,) = _nan_percentiles(tpot, (99,))
         wait_mean = float(wait.mean()) if len(wait) else np.nan

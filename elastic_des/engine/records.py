@@ -28,6 +28,7 @@ of :mod:`elastic_des.engine.dispatcher`, 0 while not dropped).
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Iterable, Iterator, Optional
 
 import numpy as np
@@ -48,6 +49,10 @@ class RequestStore:
         self.too_long: set[int] = set()
         self.columns: list[str] = []
         self.arrival: list[float] = []
+        # The input columns of the held requests once more, as the window
+        # slices they were loaded from: retire hands these over rather than
+        # turning the lists back into arrays.
+        self._input_slices: deque[dict[str, np.ndarray]] = deque()
         for name in OUTCOME_COLUMNS:
             setattr(self, name, [])
         self.dropped: list[int] = []
@@ -78,8 +83,10 @@ class RequestStore:
             start = self._position
             stop = int(np.searchsorted(window["arrival"], end_s, side="left"))
             if stop > start:
-                for name in self.columns:
-                    getattr(self, name).extend(window[name][start:stop].tolist())
+                inputs = {name: window[name][start:stop] for name in self.columns}
+                for name, values in inputs.items():
+                    getattr(self, name).extend(values.tolist())
+                self._input_slices.append(inputs)
                 if "too_long" in window:
                     marked = np.flatnonzero(window["too_long"][start:stop])
                     self.too_long.update((marked + self.loaded).tolist())
@@ -97,14 +104,45 @@ class RequestStore:
         """The rows of the oldest requests that, with every request before them,
         have an outcome, as arrays (index order, key ``index`` their indices);
         they are forgotten."""
-        dropped = np.array(self.dropped, dtype=np.int8)
-        done = (dropped != 0) | ~np.isnan(np.array(self.finish_s, dtype=float))
-        count = len(done) if done.all() else int(np.argmin(done))
+        # np.fromiter: about twice as fast as np.array on a list.
+        held = len(self.dropped)
+        dropped = np.fromiter(self.dropped, np.int8, held)
+        done = (dropped != 0) | ~np.isnan(np.fromiter(self.finish_s, float, held))
+        count = held if done.all() else int(np.argmin(done))
         rows = {"index": np.arange(self.base, self.base + count), "dropped": dropped[:count]}
-        for name in (*self.columns, *OUTCOME_COLUMNS):
+        rows.update(self._retire_inputs(count))
+        for name in OUTCOME_COLUMNS:
             values = getattr(self, name)
-            rows[name] = np.array(values[:count], dtype=float)
-            del values[:count]
+            rows[name] = np.fromiter(values[:count], float, count)
+        for name in (*self.columns, *OUTCOME_COLUMNS):
+            del getattr(self, name)[:count]
         del self.dropped[:count]
         self.base += count
         return rows
+
+    def _retire_inputs(self, count: int) -> dict[str, np.ndarray]:
+        """The input columns of the ``count`` oldest requests, as float arrays
+        (new ones: they outlive the windows), taken from the loaded slices."""
+        parts = []
+        slices = self._input_slices
+        while count:
+            first = slices[0]
+            size = len(first["arrival"])
+            if size <= count:
+                parts.append(slices.popleft())
+                count -= size
+            else:
+                parts.append({name: values[:count] for name, values in first.items()})
+                slices[0] = {name: values[count:] for name, values in first.items()}
+                count = 0
+        if len(parts) == 1:
+            return {name: values.astype(float) for name, values in parts[0].items()}
+        return {name: np.concatenate([part[name] for part in parts]).astype(float, copy=False) if parts
+                else np.empty(0) for name in self.columns}
+
+
+def take(column: list, rows: list[int]) -> np.ndarray:
+    """``column[j]`` for each ``j`` in ``rows``, as a float array: the
+    controller's per-tick gather of the requests that finished, made in C
+    (``map`` and ``np.fromiter``) rather than item by item in Python."""
+    return np.fromiter(map(column.__getitem__, rows), float, len(rows))
