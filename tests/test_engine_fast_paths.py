@@ -49,6 +49,10 @@ def test_requests_are_simpy_processes_that_end():
     dispatcher.spawn_until(np.inf)
     env.run(until=1.5)
     assert len(seen) == 3 and all(isinstance(p, simpy.Process) for p in seen)
+    # Built without Process.__init__ (Dispatcher._arrive): the attributes it sets.
+    reference = simpy.Process(simpy.Environment(), (yield_ for yield_ in ()))
+    assert all(vars(p).keys() >= vars(reference).keys() for p in seen)
+    assert set().union(*(vars(p).keys() for p in seen)) - vars(reference).keys() <= {"_ok", "_value"}
     assert [p.is_alive for p in seen] == [False, True, True]  # two wait in the queue
     assert all(p.target is not None for p in seen[1:])
     env.run()
@@ -80,6 +84,11 @@ def test_inlined_events_have_exactly_the_attributes_simpy_gives_them():
     assert (when, priority, type(arrival)) == (1.0, NORMAL, simpy.Event)
     assert vars(arrival).keys() == vars(reference_event).keys() and arrival._value == 0 and arrival.ok
     env.step()  # request 0 arrives, starts its service and schedules request 1's arrival
+    # ... with the same event object: env.step took it (callbacks None), the
+    # dispatcher gave it new callbacks and value and pushed it again.
+    next_arrival = next(event for _, _, _, event in env._queue if not isinstance(event, simpy.Timeout))
+    assert next_arrival is arrival and arrival._value == 1 and arrival.callbacks and arrival.ok
+    assert vars(arrival).keys() == vars(reference_event).keys()
     service_end = next(event for _, _, _, event in env._queue if isinstance(event, simpy.Timeout))
     assert vars(service_end).keys() == vars(reference_timeout).keys()
     assert (service_end._delay, service_end.ok, service_end.triggered) == (2.0, True, True)

@@ -14,8 +14,10 @@ tick), with their drop time set to the exact moment the timeout expired, so
 no timer event per request is needed.
 
 Service itself is a timeout whose value is the request and its replica and
-whose callback is the pool's :meth:`~elastic_des.engine.replicas.ReplicaPool.complete`:
-the request process ends once its service has started.
+whose callback, :meth:`Dispatcher._service_end`, records the finish and
+hands the slot to the oldest waiting request or frees it
+(:meth:`~elastic_des.engine.replicas.ReplicaPool.release`): the request
+process ends once its service has started.
 
 A day of traffic is hundreds of thousands of requests, so the work per
 request is kept to two events (its arrival and the end of its service) and
@@ -37,7 +39,7 @@ import simpy
 from simpy.events import NORMAL, Event, Process, Timeout
 
 from elastic_des.engine.records import RequestStore
-from elastic_des.engine.replicas import Replica, ReplicaPool
+from elastic_des.engine.replicas import READY, Replica, ReplicaPool
 
 NOT_DROPPED, DROPPED_QUEUE_FULL, DROPPED_TIMEOUT, DROPPED_TOO_LONG = 0, 1, 2, 3
 # An event object without running its __init__: the hot paths below set the
@@ -52,9 +54,11 @@ class _RequestProcess(Process):
     It differs from ``simpy.Process`` in three ways, each saving an event or
     some work per request:
 
-    * it is created by the callback of its arrival event and runs at once,
-      instead of being created ahead of time and started by an event of its
-      own;
+    * it is created by the callback of its arrival event
+      (:meth:`Dispatcher._arrive`, which sets the attributes
+      ``Process.__init__`` would rather than calling the class) and runs at
+      once, instead of being created ahead of time and started by an event
+      of its own;
     * its end is not scheduled as an event, because nothing waits for a
       request process to end (its outcome is in the dispatcher's records);
       once its generator returns it is no longer alive, as usual;
@@ -64,20 +68,6 @@ class _RequestProcess(Process):
 
     A request waits for at most one event (its admission from the queue).
     """
-
-    def __init__(self, env: simpy.Environment, generator):
-        self.env = env
-        self.callbacks = []
-        self._generator = generator
-        env._active_proc = self
-        target = next(generator, None)
-        if target is None:  # the generator returned
-            self._ok = True
-            self._value = None
-        else:
-            target.callbacks.append(self._resume)
-        self._target = target
-        env._active_proc = None
 
     def _resume(self, event: Event) -> None:
         env = self.env
@@ -137,7 +127,7 @@ class Dispatcher:
         self.start_service = self._start_timeout
         # Bound once: the event callbacks of every arrival and service end.
         self._on_arrival = self._arrive
-        self._on_service_end = pool.complete
+        self._on_service_end = self._service_end
         pool.on_complete = self._complete
         pool.on_free_slot = self._hand_over
 
@@ -190,6 +180,28 @@ class Dispatcher:
         end._ok = True
         heappush(env._queue, (env._now + service, NORMAL, next(env._eid), end))
 
+    def _service_end(self, event: Event) -> None:
+        """The callback of a slot's service timeout: record the request's finish,
+        then give its slot to the oldest waiting request, or free it.
+
+        What :meth:`~elastic_des.engine.replicas.ReplicaPool._end_service`,
+        :meth:`_complete` and :meth:`_hand_over` do for a batching replica,
+        in one call: a slot fits any request, so there is nothing to reserve.
+        """
+        i, replica = event._value
+        now = self.env._now
+        self.finish_s[i - self.requests.base] = now
+        self.completed.append(i)
+        ready = replica.state == READY
+        queue = self.queue
+        if ready and queue:
+            if queue[0][0] <= now:
+                self.purge_expired()
+            if queue:  # a slot fits any request: nothing to reserve
+                self._admit(queue.popleft()[2], replica)
+                return
+        self.pool.release(replica, ready)
+
     def _complete(self, i: int, replica: Optional[Replica]) -> bool:
         """Record that request ``i`` finished; reuse its slot if ``replica`` is given."""
         self.finish_s[i - self.requests.base] = self.env._now
@@ -204,7 +216,11 @@ class Dispatcher:
             self.purge_expired()
         if not queue or not self.pool.reserve(queue[0][1], replica):
             return False
-        admitted = queue.popleft()[2]
+        self._admit(queue.popleft()[2], replica)
+        return True
+
+    def _admit(self, admitted: Event, replica: Replica) -> None:
+        """Succeed a waiting request's ``admitted`` event with the ``replica`` it may use."""
         env = self.env
         # env.peek() inlined: the time of the next event in env._queue.
         if (env._queue[0][0] if env._queue else math.inf) > env._now:
@@ -220,7 +236,6 @@ class Dispatcher:
                 callback(admitted)
         else:
             admitted.succeed(replica)
-        return True
 
     def purge_expired(self) -> None:
         """Drop the requests at the head of the queue whose wait timed out."""
@@ -259,8 +274,12 @@ class Dispatcher:
         if not self.arrival_pending:
             self._schedule_arrival(first)
 
-    def _schedule_arrival(self, i: int) -> None:
-        """Schedule the arrival of request ``i``, if ``spawn_until`` let it in."""
+    def _schedule_arrival(self, i: int, arrival: Optional[Event] = None) -> None:
+        """Schedule the arrival of request ``i``, if ``spawn_until`` let it in.
+
+        ``arrival``: the event of the arrival being processed, scheduled
+        again for request ``i`` instead of a new one (see :meth:`_arrive`).
+        """
         if i >= self._window[0]:  # past the current window: move to the next one
             windows = self.windows
             while windows and windows[0][0] <= i:
@@ -271,11 +290,14 @@ class Dispatcher:
             self._window = windows[0]
         _, id_offset, origin = self._window
         # Event(env), then succeed(i) without its scheduling: the attributes
-        # Event.__init__ and succeed set (checked like the service timeout).
-        arrival = _new(Event)
-        arrival.env = self.env
+        # Event.__init__ and succeed set (checked like the service timeout);
+        # a reused event keeps env and _ok and gets a new value and callbacks
+        # (env.step set its callbacks to None as it took it).
+        if arrival is None:
+            arrival = _new(Event)
+            arrival.env = self.env
+            arrival._ok = True
         arrival.callbacks = [self._on_arrival]
-        arrival._ok = True
         arrival._value = i
         # Where env.schedule(arrival, NORMAL, arrival_s - origin) called at
         # `origin` would have put it (see _reserve_event_ids).
@@ -284,9 +306,34 @@ class Dispatcher:
         self.arrival_pending = True
 
     def _arrive(self, event: Event) -> None:
+        """The callback of request ``event._value``'s arrival: schedule the
+        next arrival, then start this request's process.
+
+        At most one arrival is pending (they form a chain), and nothing else
+        holds an arrival event, so the event just processed carries the next
+        arrival: one event object per chain rather than one per request.
+        """
         i = event._value
-        self._schedule_arrival(i + 1)
-        _RequestProcess(self.env, self._request(i))
+        self._schedule_arrival(i + 1, event)
+        # _RequestProcess(env, generator), as Process.__init__ would build it
+        # (env, callbacks, _generator, _target; checked in
+        # tests/test_engine_fast_paths.py) but without the Initialize event:
+        # its generator runs now, to its first yield or to its end, as the
+        # active process (env._active_proc, which env.active_process reads).
+        env = self.env
+        process = _new(_RequestProcess)
+        process.env = env
+        process.callbacks = []
+        generator = process._generator = self._request(i)
+        env._active_proc = process
+        target = next(generator, None)
+        if target is None:  # the generator returned: the process has ended
+            process._ok = True
+            process._value = None
+        else:
+            target.callbacks.append(process._resume)
+        process._target = target
+        env._active_proc = None
 
 
 def _reserve_event_ids(env: simpy.Environment, count: int) -> int:
