@@ -103,8 +103,9 @@ class Controller:
         self.policy, self.forecaster = policy, forecaster
         self.tick_s, self.horizon, self.duration_s = tick_s, horizon_ticks, duration_s
         self.slo = slo
-        # The first-token time of finished requests (by index), for TTFT and
-        # TPOT (with their output sizes); without it both are NaN.
+        # The first-token time of finished requests (by position in the store,
+        # as in dispatcher.completed), for TTFT and TPOT (with their output
+        # sizes); without it both are NaN.
         self.first_token_of = first_token_of
         self.usd_per_replica_s = usd_per_replica_s
         self.min_replicas, self.max_replicas = min_replicas, max_replicas
@@ -154,18 +155,17 @@ class Controller:
         utilization = busy / serving if serving > 0 else 0.0
 
         dispatcher.purge_expired()
-        done = dispatcher.completed
+        held = dispatcher.completed  # the finished requests' positions in the store
         dispatcher.completed = []
         drops = dispatcher.drops_since_tick
         dispatcher.drops_since_tick = 0
-        ttft = tpot = wait = np.full(len(done), np.nan)
-        held = [i - base for i in done]
-        if done:
+        ttft = tpot = wait = np.full(len(held), np.nan)
+        if held:
             arrival, finish = take(requests.arrival, held), take(requests.finish_s, held)
             latency = finish - arrival
             wait = take(requests.start_s, held) - arrival
             if self.first_token_of is not None:
-                first = self.first_token_of(done)
+                first = self.first_token_of(held)
                 ttft = first - arrival
                 tpot = tpot_s(first, finish, take(requests.output, held))
             met = int(np.count_nonzero(self.slo.met(latency, ttft, tpot)))
@@ -174,7 +174,7 @@ class Controller:
         else:
             p50 = p95 = p99 = np.nan
             met = 0
-        finished = len(done) + drops
+        finished = len(held) + drops
         sla = met / finished if finished else np.nan
         estimator = self.service_estimator
         estimator.update(take(requests.planning, held))
@@ -198,7 +198,7 @@ class Controller:
             ttft_p50_s=ttft_p50, ttft_p99_s=ttft_p99, tpot_p99_s=tpot_p99, queue_wait_mean_s=wait_mean,
         )
         self.ticks.append((
-            now, arrivals, rate, len(done), drops, obs.queue_length, obs.in_flight, utilization,
+            now, arrivals, rate, len(held), drops, obs.queue_length, obs.in_flight, utilization,
             obs.latency_p50_s, obs.latency_p95_s, obs.latency_p99_s, sla,
             ttft_p50, ttft_p95, ttft_p99, tpot_p99, wait_mean, pool.n_ready,
             pool.n_provisioning, pool.n_draining, pool.target,

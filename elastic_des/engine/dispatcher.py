@@ -32,6 +32,7 @@ import math
 from bisect import bisect_left
 from collections import deque
 from heapq import heappush
+from itertools import islice
 from typing import Optional
 
 import numpy as np
@@ -119,7 +120,9 @@ class Dispatcher:
         self.windows: deque[tuple[int, int, float]] = deque()
         self._window = (0, 0, 0.0)  # windows[0] once an arrival was scheduled from it
         self.arrival_pending = False  # an arrival event is in the event queue
-        self.completed: list[int] = []  # indices finished since the controller last looked
+        # Requests finished since the controller last looked, by their position
+        # in the store (i - requests.base): it reads them before it retires any.
+        self.completed: list[int] = []
         self.drops_since_tick = 0
         # Requests no replica could ever hold (a batching replica's KV budget).
         self.too_long = requests.too_long
@@ -190,8 +193,9 @@ class Dispatcher:
         """
         i, replica = event._value
         now = self.env._now
-        self.finish_s[i - self.requests.base] = now
-        self.completed.append(i)
+        j = i - self.requests.base
+        self.finish_s[j] = now
+        self.completed.append(j)
         ready = replica.state == READY
         queue = self.queue
         if ready and queue:
@@ -204,8 +208,9 @@ class Dispatcher:
 
     def _complete(self, i: int, replica: Optional[Replica]) -> bool:
         """Record that request ``i`` finished; reuse its slot if ``replica`` is given."""
-        self.finish_s[i - self.requests.base] = self.env._now
-        self.completed.append(i)
+        j = i - self.requests.base
+        self.finish_s[j] = self.env._now
+        self.completed.append(j)
         # An empty queue has nothing to hand over (nor anything expired to purge).
         return replica is not None and bool(self.queue) and self._hand_over(replica)
 
@@ -347,8 +352,7 @@ def _reserve_event_ids(env: simpy.Environment, count: int) -> int:
     """
     ids = env._eid
     first = next(ids)
-    for _ in range(count - 1):
-        next(ids)
+    deque(islice(ids, count - 1), maxlen=0)  # takes the rest in C (itertools' "consume" recipe)
     return first
 
 
