@@ -126,11 +126,15 @@ class Dispatcher:
         self.drops_since_tick = 0
         # Requests no replica could ever hold (a batching replica's KV budget).
         self.too_long = requests.too_long
-        # Starts the service of request i on a replica; a batching pool binds its own.
+        # Records the start of request i's service on a replica and starts it;
+        # a batching pool binds its own.
         self.start_service = self._start_timeout
-        # Bound once: the event callbacks of every arrival and service end.
-        self._on_arrival = self._arrive
-        self._on_service_end = self._service_end
+        # The callbacks of every arrival and service end: one tuple each, shared,
+        # rather than a list per event. Nothing else waits for these private
+        # events (a tuple makes anything that tries fail loudly); env.step only
+        # reads them.
+        self._on_arrival = (self._arrive,)
+        self._on_service_end = (self._service_end,)
         pool.on_complete = self._complete
         pool.on_free_slot = self._hand_over
 
@@ -159,7 +163,6 @@ class Dispatcher:
             replica = admitted._value
             if replica is None:
                 return  # timed out while waiting
-        self.start_s[i - self.requests.base] = env._now  # base read again: a tick may have passed
         self.start_service(i, replica)
 
     def _drop(self, i: int, reason: int, when: float) -> None:
@@ -169,19 +172,22 @@ class Dispatcher:
         self.drops_since_tick += 1
 
     def _start_timeout(self, i: int, replica: Replica) -> None:
-        """A slot's service: a timeout whose callback is the pool's ``complete``."""
+        """A slot's service starts now: a timeout whose callback is :meth:`_service_end`."""
         # Timeout(env, service, (i, replica)) with its __init__ and env.schedule
         # inlined: the attributes Timeout.__init__ sets and the entry env.schedule
         # pushes onto env._queue (time, priority, event id from env._eid, event).
         env = self.env
-        service = self.service[i - self.requests.base]
+        now = env._now
+        j = i - self.requests.base
+        self.start_s[j] = now
+        service = self.service[j]
         end = _new(Timeout)
         end.env = env
-        end.callbacks = [self._on_service_end]
+        end.callbacks = self._on_service_end
         end._value = (i, replica)
         end._delay = service
         end._ok = True
-        heappush(env._queue, (env._now + service, NORMAL, next(env._eid), end))
+        heappush(env._queue, (now + service, NORMAL, next(env._eid), end))
 
     def _service_end(self, event: Event) -> None:
         """The callback of a slot's service timeout: record the request's finish,
@@ -302,7 +308,7 @@ class Dispatcher:
             arrival = _new(Event)
             arrival.env = self.env
             arrival._ok = True
-        arrival.callbacks = [self._on_arrival]
+        arrival.callbacks = self._on_arrival
         arrival._value = i
         # Where env.schedule(arrival, NORMAL, arrival_s - origin) called at
         # `origin` would have put it (see _reserve_event_ids).
@@ -319,7 +325,17 @@ class Dispatcher:
         arrival: one event object per chain rather than one per request.
         """
         i = event._value
-        self._schedule_arrival(i + 1, event)
+        following = i + 1
+        stop, id_offset, origin = self._window
+        if following < stop:
+            # _schedule_arrival(following, event) inlined for the common case,
+            # a next arrival in the same window: this runs for every request.
+            event.callbacks = self._on_arrival
+            event._value = following
+            when = origin + (self.arrival[following - self.requests.base] - origin)
+            heappush(self.env._queue, (when, NORMAL, id_offset + following, event))
+        else:
+            self._schedule_arrival(following, event)
         # _RequestProcess(env, generator), as Process.__init__ would build it
         # (env, callbacks, _generator, _target; checked in
         # tests/test_engine_fast_paths.py) but without the Initialize event:
