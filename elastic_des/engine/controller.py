@@ -145,8 +145,8 @@ class Controller:
         base = requests.base  # the tick's arrivals are still held: none has finished by the last tick
         arrived = bisect_left(requests.arrival, now, self._arrived - base) + base
         arrivals = arrived - self._arrived
-        peak, dispersion = arrival_burstiness(np.array(requests.arrival[self._arrived - base:arrived - base]),
-                                              self._t_last, now)
+        peak, dispersion = arrival_burstiness(np.fromiter(requests.arrival[self._arrived - base:arrived - base],
+                                                          float, arrivals), self._t_last, now)
         self._arrived = arrived
 
         pool._advance_areas()

@@ -62,7 +62,8 @@ class _RequestProcess(Process):
       of its own;
     * its end is not scheduled as an event, because nothing waits for a
       request process to end (its outcome is in the dispatcher's records);
-      once its generator returns it is no longer alive, as usual;
+      once its generator returns it is no longer alive, as usual, and its
+      ``callbacks`` are an empty tuple, to which nothing can be added;
     * it resumes its generator with ``next`` rather than ``send``, which
       ends a generator without raising ``StopIteration``: the request reads
       the value of the event it waited for from the event itself.
@@ -112,6 +113,10 @@ class Dispatcher:
         self.dropped, self.drop_s = requests.dropped, requests.drop_s
         self.capacity = np.inf if queue_capacity is None else queue_capacity
         self.timeout = np.inf if queue_timeout_s is None else queue_timeout_s
+        # Whether the queue can fill or its requests time out: if not, the
+        # per-request checks are skipped.
+        self.bounded = queue_capacity is not None
+        self.expiring = queue_timeout_s is not None
         # (deadline_s, index, admitted event) of each waiting request, oldest first.
         self.queue: deque[tuple[float, int, Event]] = deque()
         # Arrivals let in by spawn_until: requests [0, window_stop), in windows
@@ -149,9 +154,9 @@ class Dispatcher:
         replica = self.pool.acquire(i)
         if replica is None:
             queue = self.queue
-            if queue and queue[0][0] <= env._now:
+            if self.expiring and queue and queue[0][0] <= env._now:
                 self.purge_expired()
-            if len(queue) >= self.capacity:
+            if self.bounded and len(queue) >= self.capacity:
                 self._drop(i, DROPPED_QUEUE_FULL, env._now)
                 return
             # Event(env), its __init__ inlined.
@@ -205,7 +210,7 @@ class Dispatcher:
         ready = replica.state == READY
         queue = self.queue
         if ready and queue:
-            if queue[0][0] <= now:
+            if self.expiring and queue[0][0] <= now:
                 self.purge_expired()
             if queue:  # a slot fits any request: nothing to reserve
                 self._admit(queue.popleft()[2], replica)
@@ -344,7 +349,9 @@ class Dispatcher:
         env = self.env
         process = _new(_RequestProcess)
         process.env = env
-        process.callbacks = []
+        # Its end is not an event (see _RequestProcess): an empty tuple, so that
+        # anything trying to wait for it fails at once rather than waiting for ever.
+        process.callbacks = ()
         generator = process._generator = self._request(i)
         env._active_proc = process
         target = next(generator, None)
