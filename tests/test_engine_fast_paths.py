@@ -99,3 +99,20 @@ def test_inlined_events_have_exactly_the_attributes_simpy_gives_them():
     assert not admitted.triggered and len(admitted.callbacks) == 1
     env.run()
     assert dispatcher.start_s == [1.0, 3.0] and dispatcher.finish_s == [3.0, 5.0]
+
+
+def test_columns_of_one_array_share_one_list_and_retire_as_two():
+    service = np.array([2.0, 3.0])
+    store = RequestStore.of(arrival=np.array([0.0, 1.0]), service=service, planning=service)
+    store.load_until(np.inf)
+    assert store.planning is store.service and store.service == [2.0, 3.0]
+    store.finish_s[:] = [2.0, 4.0]
+    rows = store.retire()
+    assert rows["service"].tolist() == rows["planning"].tolist() == [2.0, 3.0]
+    assert store.service == [] and store.base == 2
+    # A later window where they are different arrays is refused, not half-shared.
+    windows = [{"arrival": np.array([0.0]), "service": service, "planning": service},
+               {"arrival": np.array([5.0]), "service": service, "planning": service.copy()}]
+    store = RequestStore(windows)
+    with pytest.raises(ValueError, match="planning"):
+        store.load_until(np.inf)

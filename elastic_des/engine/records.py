@@ -21,7 +21,9 @@ to them.
 Input columns are whatever the windows carry (``arrival`` always; e.g.
 ``service``, ``prefill``, ``decode``, ``kv``); a boolean column
 ``too_long`` instead fills the set :attr:`RequestStore.too_long` of the
-indices it marks. Outcome columns are ``start_s``, ``first_token_s``,
+indices it marks. Columns that are one and the same array in the windows
+(a slots model plans with its service times themselves: ``planning`` is
+``service``) share one list. Outcome columns are ``start_s``, ``first_token_s``,
 ``finish_s``, ``drop_s`` (NaN until known) and ``dropped`` (a drop reason
 of :mod:`elastic_des.engine.dispatcher`, 0 while not dropped).
 """
@@ -48,6 +50,7 @@ class RequestStore:
         self.loaded = 0  # requests loaded so far: indices [base, loaded) are held
         self.too_long: set[int] = set()
         self.columns: list[str] = []
+        self._same_as: dict[str, str] = {}  # column: the earlier column whose array (and list) it shares
         self.arrival: list[float] = []
         # The input columns of the held requests once more, as the window
         # slices they were loaded from: retire hands these over rather than
@@ -68,13 +71,21 @@ class RequestStore:
         self._position = 0
         if self._window is None:
             return
-        for name in self._window:
+        window = self._window
+        for name in window:
             if name != "too_long" and name not in self.columns:
                 if self.loaded:
                     raise ValueError(f"column {name!r} appears after the first window")
-                self.columns.append(name)
-                if name != "arrival":
+                same = next((other for other in self.columns if window[other] is window[name]), None)
+                if same is not None:
+                    self._same_as[name] = self._same_as.get(same, same)
+                    setattr(self, name, getattr(self, same))
+                elif name != "arrival":
                     setattr(self, name, [])
+                self.columns.append(name)
+        for name, same in self._same_as.items():
+            if window[name] is not window[same]:
+                raise ValueError(f"column {name!r} is not column {same!r} in every window")
 
     def load_until(self, end_s: float) -> None:
         """Load every request arriving before ``end_s``."""
@@ -85,7 +96,8 @@ class RequestStore:
             if stop > start:
                 inputs = {name: window[name][start:stop] for name in self.columns}
                 for name, values in inputs.items():
-                    getattr(self, name).extend(values.tolist())
+                    if name not in self._same_as:
+                        getattr(self, name).extend(values.tolist())
                 self._input_slices.append(inputs)
                 if "too_long" in window:
                     marked = np.flatnonzero(window["too_long"][start:stop])
@@ -113,7 +125,8 @@ class RequestStore:
         for name in OUTCOME_COLUMNS:
             rows[name] = np.fromiter(getattr(self, name)[:count], float, count)
         for name in (*self.columns, *OUTCOME_COLUMNS):
-            del getattr(self, name)[:count]
+            if name not in self._same_as:
+                del getattr(self, name)[:count]
         del self.dropped[:count]
         self.base += count
         return rows
