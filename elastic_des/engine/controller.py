@@ -178,8 +178,11 @@ class Controller:
         sla = met / finished if finished else np.nan
         estimator = self.service_estimator
         estimator.update(take(requests.planning, held))
-        ttft_p50, ttft_p95, ttft_p99 = _nan_percentiles(ttft, (50, 95, 99))
-        (tpot_p99,) = _nan_percentiles(tpot, (99,))
+        if self.first_token_of is None:  # no tokens: TTFT and TPOT are NaN, no need to look
+            ttft_p50 = ttft_p95 = ttft_p99 = tpot_p99 = np.nan
+        else:
+            ttft_p50, ttft_p95, ttft_p99 = _nan_percentiles(ttft, (50, 95, 99))
+            (tpot_p99,) = _nan_percentiles(tpot, (99,))
         wait_mean = float(wait.mean()) if len(wait) else np.nan
 
         rate = arrivals / window if window > 0 else 0.0
