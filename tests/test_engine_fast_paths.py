@@ -116,3 +116,17 @@ def test_columns_of_one_array_share_one_list_and_retire_as_two():
     store = RequestStore(windows)
     with pytest.raises(ValueError, match="planning"):
         store.load_until(np.inf)
+
+
+def test_sizes_become_lists_only_once_read_and_are_kept_from_then_on():
+    store = RequestStore([{"arrival": np.array([0.0, 1.0]), "prompt": np.array([10, 11]), "output": np.array([5, 6])},
+                          {"arrival": np.array([2.0]), "prompt": np.array([12]), "output": np.array([7])}])
+    store.load_until(1.5)
+    assert "output" not in store._lists  # no list yet: only the window slices hold it
+    assert store.output == [5, 6]  # made on first read from the held requests
+    store.load_until(np.inf)
+    assert store.output == [5, 6, 7]
+    store.finish_s[:2] = [1.0, 2.0]
+    rows = store.retire()
+    assert rows["prompt"].tolist() == [10.0, 11.0] and rows["output"].tolist() == [5.0, 6.0]
+    assert store.output == [7] and store.base == 2

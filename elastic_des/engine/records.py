@@ -23,7 +23,9 @@ Input columns are whatever the windows carry (``arrival`` always; e.g.
 ``too_long`` instead fills the set :attr:`RequestStore.too_long` of the
 indices it marks. Columns that are one and the same array in the windows
 (a slots model plans with its service times themselves: ``planning`` is
-``service``) share one list. Outcome columns are ``start_s``, ``first_token_s``,
+``service``) share one list. The request sizes ``prompt`` and ``output``,
+which every window carries but few worlds read request by request, become
+lists only when first read (:class:`_ListedOnFirstRead`). Outcome columns are ``start_s``, ``first_token_s``,
 ``finish_s``, ``drop_s`` (NaN until known) and ``dropped`` (a drop reason
 of :mod:`elastic_des.engine.dispatcher`, 0 while not dropped).
 """
@@ -39,8 +41,38 @@ OUTCOME_COLUMNS = ("start_s", "first_token_s", "finish_s", "drop_s")
 NAN = float("nan")
 
 
+class _ListedOnFirstRead:
+    """An input column held as a list only once something reads it as one.
+
+    Until then only the loaded window slices hold it (enough for
+    :meth:`RequestStore.retire`). The first read makes the list of the held
+    requests from them and sets it as the store's attribute, which hides
+    this descriptor from then on, and from then on
+    :meth:`RequestStore.load_until` and :meth:`RequestStore.retire` keep it
+    like the other lists. (Never through the store's ``__dict__``: reading
+    it turns the instance's attributes into a plain dict, which slows every
+    attribute read of the hot path, ``store.base`` among them.)
+    """
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, store: Optional["RequestStore"], owner=None):
+        if store is None:
+            return self
+        if self.name not in store.columns:
+            raise AttributeError(f"no column {self.name!r} in this store")
+        values = [value for part in store._input_slices for value in part[self.name].tolist()]
+        setattr(store, self.name, values)
+        store._lists.append(self.name)
+        return values
+
+
 class RequestStore:
     """The columns of the requests loaded and not yet retired; see the module docs."""
+
+    prompt = _ListedOnFirstRead()
+    output = _ListedOnFirstRead()
 
     def __init__(self, windows: Iterable[dict[str, np.ndarray]]):
         self._windows: Iterator[dict[str, np.ndarray]] = iter(windows)
@@ -51,6 +83,7 @@ class RequestStore:
         self.too_long: set[int] = set()
         self.columns: list[str] = []
         self._same_as: dict[str, str] = {}  # column: the earlier column whose array (and list) it shares
+        self._lists: list[str] = ["arrival"]  # the input columns with a list of their own
         self.arrival: list[float] = []
         # The input columns of the held requests once more, as the window
         # slices they were loaded from: retire hands these over rather than
@@ -76,13 +109,16 @@ class RequestStore:
             if name != "too_long" and name not in self.columns:
                 if self.loaded:
                     raise ValueError(f"column {name!r} appears after the first window")
-                same = next((other for other in self.columns if window[other] is window[name]), None)
-                if same is not None:
-                    self._same_as[name] = self._same_as.get(same, same)
+                self.columns.append(name)
+                same = next((other for other in self._lists if other != name and window[other] is window[name]), None)
+                if isinstance(getattr(type(self), name, None), _ListedOnFirstRead):
+                    pass  # a list once read
+                elif same is not None:
+                    self._same_as[name] = same
                     setattr(self, name, getattr(self, same))
                 elif name != "arrival":
                     setattr(self, name, [])
-                self.columns.append(name)
+                    self._lists.append(name)
         for name, same in self._same_as.items():
             if window[name] is not window[same]:
                 raise ValueError(f"column {name!r} is not column {same!r} in every window")
@@ -95,9 +131,8 @@ class RequestStore:
             stop = int(np.searchsorted(window["arrival"], end_s, side="left"))
             if stop > start:
                 inputs = {name: window[name][start:stop] for name in self.columns}
-                for name, values in inputs.items():
-                    if name not in self._same_as:
-                        getattr(self, name).extend(values.tolist())
+                for name in self._lists:
+                    getattr(self, name).extend(inputs[name].tolist())
                 self._input_slices.append(inputs)
                 if "too_long" in window:
                     marked = np.flatnonzero(window["too_long"][start:stop])
@@ -124,9 +159,8 @@ class RequestStore:
         rows.update(self._retire_inputs(count))
         for name in OUTCOME_COLUMNS:
             rows[name] = np.fromiter(getattr(self, name)[:count], float, count)
-        for name in (*self.columns, *OUTCOME_COLUMNS):
-            if name not in self._same_as:
-                del getattr(self, name)[:count]
+        for name in (*self._lists, *OUTCOME_COLUMNS):
+            del getattr(self, name)[:count]
         del self.dropped[:count]
         self.base += count
         return rows
