@@ -49,6 +49,10 @@ def test_requests_are_simpy_processes_that_end():
     dispatcher.spawn_until(np.inf)
     env.run(until=1.5)
     assert len(seen) == 3 and all(isinstance(p, simpy.Process) for p in seen)
+    # Built without Process.__init__ (Dispatcher._arrive): the attributes it sets.
+    reference = simpy.Process(simpy.Environment(), (yield_ for yield_ in ()))
+    assert all(vars(p).keys() >= vars(reference).keys() for p in seen)
+    assert set().union(*(vars(p).keys() for p in seen)) - vars(reference).keys() <= {"_ok", "_value"}
     assert [p.is_alive for p in seen] == [False, True, True]  # two wait in the queue
     assert all(p.target is not None for p in seen[1:])
     env.run()
@@ -80,6 +84,11 @@ def test_inlined_events_have_exactly_the_attributes_simpy_gives_them():
     assert (when, priority, type(arrival)) == (1.0, NORMAL, simpy.Event)
     assert vars(arrival).keys() == vars(reference_event).keys() and arrival._value == 0 and arrival.ok
     env.step()  # request 0 arrives, starts its service and schedules request 1's arrival
+    # ... with the same event object: env.step took it (callbacks None), the
+    # dispatcher gave it new callbacks and value and pushed it again.
+    next_arrival = next(event for _, _, _, event in env._queue if not isinstance(event, simpy.Timeout))
+    assert next_arrival is arrival and arrival._value == 1 and arrival.callbacks and arrival.ok
+    assert vars(arrival).keys() == vars(reference_event).keys()
     service_end = next(event for _, _, _, event in env._queue if isinstance(event, simpy.Timeout))
     assert vars(service_end).keys() == vars(reference_timeout).keys()
     assert (service_end._delay, service_end.ok, service_end.triggered) == (2.0, True, True)
@@ -90,3 +99,34 @@ def test_inlined_events_have_exactly_the_attributes_simpy_gives_them():
     assert not admitted.triggered and len(admitted.callbacks) == 1
     env.run()
     assert dispatcher.start_s == [1.0, 3.0] and dispatcher.finish_s == [3.0, 5.0]
+
+
+def test_columns_of_one_array_share_one_list_and_retire_as_two():
+    service = np.array([2.0, 3.0])
+    store = RequestStore.of(arrival=np.array([0.0, 1.0]), service=service, planning=service)
+    store.load_until(np.inf)
+    assert store.planning is store.service and store.service == [2.0, 3.0]
+    store.finish_s[:] = [2.0, 4.0]
+    rows = store.retire()
+    assert rows["service"].tolist() == rows["planning"].tolist() == [2.0, 3.0]
+    assert store.service == [] and store.base == 2
+    # A later window where they are different arrays is refused, not half-shared.
+    windows = [{"arrival": np.array([0.0]), "service": service, "planning": service},
+               {"arrival": np.array([5.0]), "service": service, "planning": service.copy()}]
+    store = RequestStore(windows)
+    with pytest.raises(ValueError, match="planning"):
+        store.load_until(np.inf)
+
+
+def test_sizes_become_lists_only_once_read_and_are_kept_from_then_on():
+    store = RequestStore([{"arrival": np.array([0.0, 1.0]), "prompt": np.array([10, 11]), "output": np.array([5, 6])},
+                          {"arrival": np.array([2.0]), "prompt": np.array([12]), "output": np.array([7])}])
+    store.load_until(1.5)
+    assert "output" not in store._lists  # no list yet: only the window slices hold it
+    assert store.output == [5, 6]  # made on first read from the held requests
+    store.load_until(np.inf)
+    assert store.output == [5, 6, 7]
+    store.finish_s[:2] = [1.0, 2.0]
+    rows = store.retire()
+    assert rows["prompt"].tolist() == [10.0, 11.0] and rows["output"].tolist() == [5.0, 6.0]
+    assert store.output == [7] and store.base == 2

@@ -88,7 +88,8 @@ class BatchingPool(ReplicaPool):
 
     Each request's work (:class:`~elastic_des.engine.service.BatchWork`) is
     read from the dispatcher's request store, columns ``prefill``,
-    ``decode`` and ``kv``, and its first token recorded in ``first_token_s``
+    ``decode`` and ``kv``, and its start and first token recorded in
+    ``start_s`` and ``first_token_s``
     (request ``i`` at ``i - base``, as in
     :class:`~elastic_des.engine.records.RequestStore`). The store and the
     dispatcher's ``queue`` and ``purge_expired`` are bound by :meth:`attach`.
@@ -109,10 +110,10 @@ class BatchingPool(ReplicaPool):
         self.purge_expired = lambda: None
 
     def serve(self, requests) -> None:
-        """Read each request's work from ``requests`` (a ``RequestStore``) and record its first token there."""
+        """Read each request's work from ``requests`` (a ``RequestStore``) and record its start and first token there."""
         self.requests = requests
         self.prefill, self.decode, self.kv = requests.prefill, requests.decode, requests.kv
-        self.first_token_s = requests.first_token_s
+        self.start_s, self.first_token_s = requests.start_s, requests.first_token_s
 
     def attach(self, dispatcher) -> None:
         """Serve ``dispatcher``: read its requests, see its queue (admission is FIFO) and start its services."""
@@ -164,9 +165,10 @@ class BatchingPool(ReplicaPool):
         return best
 
     def start_service(self, i: int, replica: BatchReplica) -> None:
-        """Request ``i`` was admitted to ``replica`` now: queue its prefill, or join the batch."""
+        """Request ``i`` was admitted to ``replica`` now: record its start, queue its prefill or join the batch."""
         now = self.env._now
         j = i - self.requests.base
+        self.start_s[j] = now
         duration = self.prefill[j]
         if duration > 0:
             self._advance(replica, now)  # decode stops from now while it prefills

@@ -23,6 +23,7 @@ from elastic_des.engine.estimators import ServiceTimeEstimator, arrival_burstine
 from elastic_des.engine.forecast import Forecaster
 from elastic_des.engine.observation import Observation
 from elastic_des.engine.policy import Decision, Policy
+from elastic_des.engine.records import take
 from elastic_des.engine.replicas import ReplicaPool
 from elastic_des.engine.slo import SLO, tpot_s
 
@@ -102,8 +103,9 @@ class Controller:
         self.policy, self.forecaster = policy, forecaster
         self.tick_s, self.horizon, self.duration_s = tick_s, horizon_ticks, duration_s
         self.slo = slo
-        # The first-token time of finished requests (by index), for TTFT and
-        # TPOT (with their output sizes); without it both are NaN.
+        # The first-token time of finished requests (by position in the store,
+        # as in dispatcher.completed), for TTFT and TPOT (with their output
+        # sizes); without it both are NaN.
         self.first_token_of = first_token_of
         self.usd_per_replica_s = usd_per_replica_s
         self.min_replicas, self.max_replicas = min_replicas, max_replicas
@@ -143,8 +145,8 @@ class Controller:
         base = requests.base  # the tick's arrivals are still held: none has finished by the last tick
         arrived = bisect_left(requests.arrival, now, self._arrived - base) + base
         arrivals = arrived - self._arrived
-        peak, dispersion = arrival_burstiness(np.array(requests.arrival[self._arrived - base:arrived - base]),
-                                              self._t_last, now)
+        peak, dispersion = arrival_burstiness(np.fromiter(requests.arrival[self._arrived - base:arrived - base],
+                                                          float, arrivals), self._t_last, now)
         self._arrived = arrived
 
         pool._advance_areas()
@@ -153,34 +155,34 @@ class Controller:
         utilization = busy / serving if serving > 0 else 0.0
 
         dispatcher.purge_expired()
-        done = dispatcher.completed
+        held = dispatcher.completed  # the finished requests' positions in the store
         dispatcher.completed = []
         drops = dispatcher.drops_since_tick
         dispatcher.drops_since_tick = 0
-        ttft = tpot = wait = np.full(len(done), np.nan)
-        held = [i - base for i in done]
-        if done:
-            finish_s, arrival, start_s = requests.finish_s, requests.arrival, requests.start_s
-            latency = [finish_s[j] - arrival[j] for j in held]
-            wait = np.array([start_s[j] - arrival[j] for j in held])
+        ttft = tpot = wait = np.full(len(held), np.nan)
+        if held:
+            arrival, finish = take(requests.arrival, held), take(requests.finish_s, held)
+            latency = finish - arrival
+            wait = take(requests.start_s, held) - arrival
             if self.first_token_of is not None:
-                first = self.first_token_of(done)
-                ttft = first - np.array([arrival[j] for j in held])
-                output = requests.output
-                tpot = tpot_s(first, [finish_s[j] for j in held], np.array([output[j] for j in held], dtype=float))
+                first = self.first_token_of(held)
+                ttft = first - arrival
+                tpot = tpot_s(first, finish, take(requests.output, held))
             met = int(np.count_nonzero(self.slo.met(latency, ttft, tpot)))
             latency.sort()
-            p50, p95, p99 = sorted_percentiles(latency, (0.5, 0.95, 0.99))
+            p50, p95, p99 = sorted_percentiles(latency.tolist(), (0.5, 0.95, 0.99))
         else:
             p50 = p95 = p99 = np.nan
             met = 0
-        finished = len(done) + drops
+        finished = len(held) + drops
         sla = met / finished if finished else np.nan
         estimator = self.service_estimator
-        planning = requests.planning
-        estimator.update(np.array([planning[j] for j in held], dtype=float))
-        ttft_p50, ttft_p95, ttft_p99 = _nan_percentiles(ttft, (50, 95, 99))
-        (tpot_p99,) = _nan_percentiles(tpot, (99,))
+        estimator.update(take(requests.planning, held))
+        if self.first_token_of is None:  # no tokens: TTFT and TPOT are NaN, no need to look
+            ttft_p50 = ttft_p95 = ttft_p99 = tpot_p99 = np.nan
+        else:
+            ttft_p50, ttft_p95, ttft_p99 = _nan_percentiles(ttft, (50, 95, 99))
+            (tpot_p99,) = _nan_percentiles(tpot, (99,))
         wait_mean = float(wait.mean()) if len(wait) else np.nan
 
         rate = arrivals / window if window > 0 else 0.0
@@ -199,7 +201,7 @@ class Controller:
             ttft_p50_s=ttft_p50, ttft_p99_s=ttft_p99, tpot_p99_s=tpot_p99, queue_wait_mean_s=wait_mean,
         )
         self.ticks.append((
-            now, arrivals, rate, len(done), drops, obs.queue_length, obs.in_flight, utilization,
+            now, arrivals, rate, len(held), drops, obs.queue_length, obs.in_flight, utilization,
             obs.latency_p50_s, obs.latency_p95_s, obs.latency_p99_s, sla,
             ttft_p50, ttft_p95, ttft_p99, tpot_p99, wait_mean, pool.n_ready,
             pool.n_provisioning, pool.n_draining, pool.target,

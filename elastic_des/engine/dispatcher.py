@@ -14,8 +14,10 @@ tick), with their drop time set to the exact moment the timeout expired, so
 no timer event per request is needed.
 
 Service itself is a timeout whose value is the request and its replica and
-whose callback is the pool's :meth:`~elastic_des.engine.replicas.ReplicaPool.complete`:
-the request process ends once its service has started.
+whose callback, :meth:`Dispatcher._service_end`, records the finish and
+hands the slot to the oldest waiting request or frees it
+(:meth:`~elastic_des.engine.replicas.ReplicaPool.release`): the request
+process ends once its service has started.
 
 A day of traffic is hundreds of thousands of requests, so the work per
 request is kept to two events (its arrival and the end of its service) and
@@ -30,6 +32,7 @@ import math
 from bisect import bisect_left
 from collections import deque
 from heapq import heappush
+from itertools import islice
 from typing import Optional
 
 import numpy as np
@@ -37,7 +40,7 @@ import simpy
 from simpy.events import NORMAL, Event, Process, Timeout
 
 from elastic_des.engine.records import RequestStore
-from elastic_des.engine.replicas import Replica, ReplicaPool
+from elastic_des.engine.replicas import READY, Replica, ReplicaPool
 
 NOT_DROPPED, DROPPED_QUEUE_FULL, DROPPED_TIMEOUT, DROPPED_TOO_LONG = 0, 1, 2, 3
 # An event object without running its __init__: the hot paths below set the
@@ -52,32 +55,21 @@ class _RequestProcess(Process):
     It differs from ``simpy.Process`` in three ways, each saving an event or
     some work per request:
 
-    * it is created by the callback of its arrival event and runs at once,
-      instead of being created ahead of time and started by an event of its
-      own;
+    * it is created by the callback of its arrival event
+      (:meth:`Dispatcher._arrive`, which sets the attributes
+      ``Process.__init__`` would rather than calling the class) and runs at
+      once, instead of being created ahead of time and started by an event
+      of its own;
     * its end is not scheduled as an event, because nothing waits for a
       request process to end (its outcome is in the dispatcher's records);
-      once its generator returns it is no longer alive, as usual;
+      once its generator returns it is no longer alive, as usual, and its
+      ``callbacks`` are an empty tuple, to which nothing can be added;
     * it resumes its generator with ``next`` rather than ``send``, which
       ends a generator without raising ``StopIteration``: the request reads
       the value of the event it waited for from the event itself.
 
     A request waits for at most one event (its admission from the queue).
     """
-
-    def __init__(self, env: simpy.Environment, generator):
-        self.env = env
-        self.callbacks = []
-        self._generator = generator
-        env._active_proc = self
-        target = next(generator, None)
-        if target is None:  # the generator returned
-            self._ok = True
-            self._value = None
-        else:
-            target.callbacks.append(self._resume)
-        self._target = target
-        env._active_proc = None
 
     def _resume(self, event: Event) -> None:
         env = self.env
@@ -121,6 +113,10 @@ class Dispatcher:
         self.dropped, self.drop_s = requests.dropped, requests.drop_s
         self.capacity = np.inf if queue_capacity is None else queue_capacity
         self.timeout = np.inf if queue_timeout_s is None else queue_timeout_s
+        # Whether the queue can fill or its requests time out: if not, the
+        # per-request checks are skipped.
+        self.bounded = queue_capacity is not None
+        self.expiring = queue_timeout_s is not None
         # (deadline_s, index, admitted event) of each waiting request, oldest first.
         self.queue: deque[tuple[float, int, Event]] = deque()
         # Arrivals let in by spawn_until: requests [0, window_stop), in windows
@@ -129,15 +125,21 @@ class Dispatcher:
         self.windows: deque[tuple[int, int, float]] = deque()
         self._window = (0, 0, 0.0)  # windows[0] once an arrival was scheduled from it
         self.arrival_pending = False  # an arrival event is in the event queue
-        self.completed: list[int] = []  # indices finished since the controller last looked
+        # Requests finished since the controller last looked, by their position
+        # in the store (i - requests.base): it reads them before it retires any.
+        self.completed: list[int] = []
         self.drops_since_tick = 0
         # Requests no replica could ever hold (a batching replica's KV budget).
         self.too_long = requests.too_long
-        # Starts the service of request i on a replica; a batching pool binds its own.
+        # Records the start of request i's service on a replica and starts it;
+        # a batching pool binds its own.
         self.start_service = self._start_timeout
-        # Bound once: the event callbacks of every arrival and service end.
-        self._on_arrival = self._arrive
-        self._on_service_end = pool.complete
+        # The callbacks of every arrival and service end: one tuple each, shared,
+        # rather than a list per event. Nothing else waits for these private
+        # events (a tuple makes anything that tries fail loudly); env.step only
+        # reads them.
+        self._on_arrival = (self._arrive,)
+        self._on_service_end = (self._service_end,)
         pool.on_complete = self._complete
         pool.on_free_slot = self._hand_over
 
@@ -152,9 +154,9 @@ class Dispatcher:
         replica = self.pool.acquire(i)
         if replica is None:
             queue = self.queue
-            if queue and queue[0][0] <= env._now:
+            if self.expiring and queue and queue[0][0] <= env._now:
                 self.purge_expired()
-            if len(queue) >= self.capacity:
+            if self.bounded and len(queue) >= self.capacity:
                 self._drop(i, DROPPED_QUEUE_FULL, env._now)
                 return
             # Event(env), its __init__ inlined.
@@ -166,7 +168,6 @@ class Dispatcher:
             replica = admitted._value
             if replica is None:
                 return  # timed out while waiting
-        self.start_s[i - self.requests.base] = env._now  # base read again: a tick may have passed
         self.start_service(i, replica)
 
     def _drop(self, i: int, reason: int, when: float) -> None:
@@ -176,24 +177,51 @@ class Dispatcher:
         self.drops_since_tick += 1
 
     def _start_timeout(self, i: int, replica: Replica) -> None:
-        """A slot's service: a timeout whose callback is the pool's ``complete``."""
+        """A slot's service starts now: a timeout whose callback is :meth:`_service_end`."""
         # Timeout(env, service, (i, replica)) with its __init__ and env.schedule
         # inlined: the attributes Timeout.__init__ sets and the entry env.schedule
         # pushes onto env._queue (time, priority, event id from env._eid, event).
         env = self.env
-        service = self.service[i - self.requests.base]
+        now = env._now
+        j = i - self.requests.base
+        self.start_s[j] = now
+        service = self.service[j]
         end = _new(Timeout)
         end.env = env
-        end.callbacks = [self._on_service_end]
+        end.callbacks = self._on_service_end
         end._value = (i, replica)
         end._delay = service
         end._ok = True
-        heappush(env._queue, (env._now + service, NORMAL, next(env._eid), end))
+        heappush(env._queue, (now + service, NORMAL, next(env._eid), end))
+
+    def _service_end(self, event: Event) -> None:
+        """The callback of a slot's service timeout: record the request's finish,
+        then give its slot to the oldest waiting request, or free it.
+
+        What :meth:`~elastic_des.engine.replicas.ReplicaPool._end_service`,
+        :meth:`_complete` and :meth:`_hand_over` do for a batching replica,
+        in one call: a slot fits any request, so there is nothing to reserve.
+        """
+        i, replica = event._value
+        now = self.env._now
+        j = i - self.requests.base
+        self.finish_s[j] = now
+        self.completed.append(j)
+        ready = replica.state == READY
+        queue = self.queue
+        if ready and queue:
+            if self.expiring and queue[0][0] <= now:
+                self.purge_expired()
+            if queue:  # a slot fits any request: nothing to reserve
+                self._admit(queue.popleft()[2], replica)
+                return
+        self.pool.release(replica, ready)
 
     def _complete(self, i: int, replica: Optional[Replica]) -> bool:
         """Record that request ``i`` finished; reuse its slot if ``replica`` is given."""
-        self.finish_s[i - self.requests.base] = self.env._now
-        self.completed.append(i)
+        j = i - self.requests.base
+        self.finish_s[j] = self.env._now
+        self.completed.append(j)
         # An empty queue has nothing to hand over (nor anything expired to purge).
         return replica is not None and bool(self.queue) and self._hand_over(replica)
 
@@ -204,7 +232,11 @@ class Dispatcher:
             self.purge_expired()
         if not queue or not self.pool.reserve(queue[0][1], replica):
             return False
-        admitted = queue.popleft()[2]
+        self._admit(queue.popleft()[2], replica)
+        return True
+
+    def _admit(self, admitted: Event, replica: Replica) -> None:
+        """Succeed a waiting request's ``admitted`` event with the ``replica`` it may use."""
         env = self.env
         # env.peek() inlined: the time of the next event in env._queue.
         if (env._queue[0][0] if env._queue else math.inf) > env._now:
@@ -220,7 +252,6 @@ class Dispatcher:
                 callback(admitted)
         else:
             admitted.succeed(replica)
-        return True
 
     def purge_expired(self) -> None:
         """Drop the requests at the head of the queue whose wait timed out."""
@@ -259,8 +290,12 @@ class Dispatcher:
         if not self.arrival_pending:
             self._schedule_arrival(first)
 
-    def _schedule_arrival(self, i: int) -> None:
-        """Schedule the arrival of request ``i``, if ``spawn_until`` let it in."""
+    def _schedule_arrival(self, i: int, arrival: Optional[Event] = None) -> None:
+        """Schedule the arrival of request ``i``, if ``spawn_until`` let it in.
+
+        ``arrival``: the event of the arrival being processed, scheduled
+        again for request ``i`` instead of a new one (see :meth:`_arrive`).
+        """
         if i >= self._window[0]:  # past the current window: move to the next one
             windows = self.windows
             while windows and windows[0][0] <= i:
@@ -271,11 +306,14 @@ class Dispatcher:
             self._window = windows[0]
         _, id_offset, origin = self._window
         # Event(env), then succeed(i) without its scheduling: the attributes
-        # Event.__init__ and succeed set (checked like the service timeout).
-        arrival = _new(Event)
-        arrival.env = self.env
-        arrival.callbacks = [self._on_arrival]
-        arrival._ok = True
+        # Event.__init__ and succeed set (checked like the service timeout);
+        # a reused event keeps env and _ok and gets a new value and callbacks
+        # (env.step set its callbacks to None as it took it).
+        if arrival is None:
+            arrival = _new(Event)
+            arrival.env = self.env
+            arrival._ok = True
+        arrival.callbacks = self._on_arrival
         arrival._value = i
         # Where env.schedule(arrival, NORMAL, arrival_s - origin) called at
         # `origin` would have put it (see _reserve_event_ids).
@@ -284,9 +322,46 @@ class Dispatcher:
         self.arrival_pending = True
 
     def _arrive(self, event: Event) -> None:
+        """The callback of request ``event._value``'s arrival: schedule the
+        next arrival, then start this request's process.
+
+        At most one arrival is pending (they form a chain), and nothing else
+        holds an arrival event, so the event just processed carries the next
+        arrival: one event object per chain rather than one per request.
+        """
         i = event._value
-        self._schedule_arrival(i + 1)
-        _RequestProcess(self.env, self._request(i))
+        following = i + 1
+        stop, id_offset, origin = self._window
+        if following < stop:
+            # _schedule_arrival(following, event) inlined for the common case,
+            # a next arrival in the same window: this runs for every request.
+            event.callbacks = self._on_arrival
+            event._value = following
+            when = origin + (self.arrival[following - self.requests.base] - origin)
+            heappush(self.env._queue, (when, NORMAL, id_offset + following, event))
+        else:
+            self._schedule_arrival(following, event)
+        # _RequestProcess(env, generator), as Process.__init__ would build it
+        # (env, callbacks, _generator, _target; checked in
+        # tests/test_engine_fast_paths.py) but without the Initialize event:
+        # its generator runs now, to its first yield or to its end, as the
+        # active process (env._active_proc, which env.active_process reads).
+        env = self.env
+        process = _new(_RequestProcess)
+        process.env = env
+        # Its end is not an event (see _RequestProcess): an empty tuple, so that
+        # anything trying to wait for it fails at once rather than waiting for ever.
+        process.callbacks = ()
+        generator = process._generator = self._request(i)
+        env._active_proc = process
+        target = next(generator, None)
+        if target is None:  # the generator returned: the process has ended
+            process._ok = True
+            process._value = None
+        else:
+            target.callbacks.append(process._resume)
+        process._target = target
+        env._active_proc = None
 
 
 def _reserve_event_ids(env: simpy.Environment, count: int) -> int:
@@ -300,8 +375,7 @@ def _reserve_event_ids(env: simpy.Environment, count: int) -> int:
     """
     ids = env._eid
     first = next(ids)
-    for _ in range(count - 1):
-        next(ids)
+    deque(islice(ids, count - 1), maxlen=0)  # takes the rest in C (itertools' "consume" recipe)
     return first
 
 

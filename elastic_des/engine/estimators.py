@@ -54,8 +54,10 @@ class ServiceTimeEstimator:
         if n == 0:
             return
         weight = 1.0 - 0.5 ** (n / self.half_life)
-        self.mean_s += weight * (float(np.mean(service_s)) - self.mean_s)
-        self.second_moment += weight * (float(np.mean(np.square(service_s))) - self.second_moment)
+        # np.mean(x) is np.add.reduce(x) / n, done here without its Python
+        # wrapper (it runs every tick): the same sum and division, bit for bit.
+        self.mean_s += weight * (float(np.add.reduce(service_s)) / n - self.mean_s)
+        self.second_moment += weight * (float(np.add.reduce(np.square(service_s))) / n - self.second_moment)
 
 
 def arrival_burstiness(arrival_s: np.ndarray, start_s: float, end_s: float) -> tuple[float, float]:
@@ -74,5 +76,7 @@ def arrival_burstiness(arrival_s: np.ndarray, start_s: float, end_s: float) -> t
     peak = float(counts.max())
     if seconds < 2:
         return peak, 1.0
-    mean = counts.mean()
-    return peak, float(counts.var(ddof=1) / mean)
+    # counts.mean() and counts.var(ddof=1) without their Python wrappers (this
+    # runs every tick): the same sums and divisions, bit for bit.
+    mean = np.add.reduce(counts) / seconds
+    return peak, float(np.add.reduce(np.square(counts - mean)) / (seconds - 1) / mean)

@@ -78,7 +78,11 @@ class Outcomes:
     values are let go and the means come from running sums (equal up to the
     order of summation) and the percentiles from the histograms, within
     their relative error (0.5%) of the exact ones: memory that does not
-    grow with the run. :attr:`exact` says which.
+    grow with the run. :attr:`exact` says which. The histograms serve only
+    past the limit, so the values are counted into them when it is passed
+    (every kept value at once, then each chunk as it retires): counts are
+    integers, the same however the values are grouped, and a run within the
+    limit never pays for them.
 
     ``tables``: keep the rows of every request (:meth:`table`, the world's
     ``requests`` frame); ``on_rows``: hand each retired chunk's rows
@@ -113,8 +117,8 @@ class Outcomes:
         dropped = rows["dropped"]
         if not len(dropped):
             return
-        for reason, count in zip(*np.unique(dropped, return_counts=True)):
-            self.counts[int(reason)] += int(count)
+        for reason, count in enumerate(np.bincount(dropped, minlength=len(DROP_REASONS)).tolist()):
+            self.counts[reason] += count
         first = rows["start_s"] + rows["offset"] if "offset" in rows else rows["first_token_s"]
         served = dropped == NOT_DROPPED
         arrival, finish = rows["arrival"][served], rows["finish_s"][served]
@@ -125,13 +129,16 @@ class Outcomes:
         self.waited += int(np.count_nonzero(wait > 0))
         self.latency_sum += float(latency.sum())
         self.wait_sum += float(wait.sum())
-        for name, values in (("latency", latency), ("ttft", ttft), ("tpot", tpot)):
-            self.histograms[name].add(values[~np.isnan(values)])
-        if self._values is not None and self.counts[NOT_DROPPED] > self.exact_limit:
-            self._values = None
         if self._values is not None:
             for name, values in zip(EXACT_COLUMNS, (latency, ttft, tpot, wait)):
                 self._values[name].append(values)
+            if self.counts[NOT_DROPPED] > self.exact_limit:
+                for name in self.histograms:
+                    self._count(name, self._exact_values(name))
+                self._values = None
+        else:
+            for name, values in (("latency", latency), ("ttft", ttft), ("tpot", tpot)):
+                self._count(name, values)
         if self.chunks is not None or self.on_rows is not None:
             service = rows["service"] if "service" in rows else rows["finish_s"] - rows["start_s"]
             chunk = dict(zip(ROW_COLUMNS, (rows["arrival"], rows["start_s"], rows["finish_s"], dropped, service,
@@ -140,6 +147,10 @@ class Outcomes:
                 self.chunks.append(chunk)
             if self.on_rows is not None:
                 self.on_rows(chunk)
+
+    def _count(self, name: str, values: np.ndarray) -> None:
+        """Count the non-NaN ``values`` of ``name`` into its histogram."""
+        self.histograms[name].add(values[~np.isnan(values)])
 
     def table(self) -> Optional[pd.DataFrame]:
         """Every request's row, if kept (``tables=True``)."""

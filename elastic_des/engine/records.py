@@ -21,13 +21,18 @@ to them.
 Input columns are whatever the windows carry (``arrival`` always; e.g.
 ``service``, ``prefill``, ``decode``, ``kv``); a boolean column
 ``too_long`` instead fills the set :attr:`RequestStore.too_long` of the
-indices it marks. Outcome columns are ``start_s``, ``first_token_s``,
+indices it marks. Columns that are one and the same array in the windows
+(a slots model plans with its service times themselves: ``planning`` is
+``service``) share one list. The request sizes ``prompt`` and ``output``,
+which every window carries but few worlds read request by request, become
+lists only when first read (:class:`_ListedOnFirstRead`). Outcome columns are ``start_s``, ``first_token_s``,
 ``finish_s``, ``drop_s`` (NaN until known) and ``dropped`` (a drop reason
 of :mod:`elastic_des.engine.dispatcher`, 0 while not dropped).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Iterable, Iterator, Optional
 
 import numpy as np
@@ -36,8 +41,38 @@ OUTCOME_COLUMNS = ("start_s", "first_token_s", "finish_s", "drop_s")
 NAN = float("nan")
 
 
+class _ListedOnFirstRead:
+    """An input column held as a list only once something reads it as one.
+
+    Until then only the loaded window slices hold it (enough for
+    :meth:`RequestStore.retire`). The first read makes the list of the held
+    requests from them and sets it as the store's attribute, which hides
+    this descriptor from then on, and from then on
+    :meth:`RequestStore.load_until` and :meth:`RequestStore.retire` keep it
+    like the other lists. (Never through the store's ``__dict__``: reading
+    it turns the instance's attributes into a plain dict, which slows every
+    attribute read of the hot path, ``store.base`` among them.)
+    """
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, store: Optional["RequestStore"], owner=None):
+        if store is None:
+            return self
+        if self.name not in store.columns:
+            raise AttributeError(f"no column {self.name!r} in this store")
+        values = [value for part in store._input_slices for value in part[self.name].tolist()]
+        setattr(store, self.name, values)
+        store._lists.append(self.name)
+        return values
+
+
 class RequestStore:
     """The columns of the requests loaded and not yet retired; see the module docs."""
+
+    prompt = _ListedOnFirstRead()
+    output = _ListedOnFirstRead()
 
     def __init__(self, windows: Iterable[dict[str, np.ndarray]]):
         self._windows: Iterator[dict[str, np.ndarray]] = iter(windows)
@@ -47,7 +82,13 @@ class RequestStore:
         self.loaded = 0  # requests loaded so far: indices [base, loaded) are held
         self.too_long: set[int] = set()
         self.columns: list[str] = []
+        self._same_as: dict[str, str] = {}  # column: the earlier column whose array (and list) it shares
+        self._lists: list[str] = ["arrival"]  # the input columns with a list of their own
         self.arrival: list[float] = []
+        # The input columns of the held requests once more, as the window
+        # slices they were loaded from: retire hands these over rather than
+        # turning the lists back into arrays.
+        self._input_slices: deque[dict[str, np.ndarray]] = deque()
         for name in OUTCOME_COLUMNS:
             setattr(self, name, [])
         self.dropped: list[int] = []
@@ -63,13 +104,24 @@ class RequestStore:
         self._position = 0
         if self._window is None:
             return
-        for name in self._window:
+        window = self._window
+        for name in window:
             if name != "too_long" and name not in self.columns:
                 if self.loaded:
                     raise ValueError(f"column {name!r} appears after the first window")
                 self.columns.append(name)
-                if name != "arrival":
+                same = next((other for other in self._lists if other != name and window[other] is window[name]), None)
+                if isinstance(getattr(type(self), name, None), _ListedOnFirstRead):
+                    pass  # a list once read
+                elif same is not None:
+                    self._same_as[name] = same
+                    setattr(self, name, getattr(self, same))
+                elif name != "arrival":
                     setattr(self, name, [])
+                    self._lists.append(name)
+        for name, same in self._same_as.items():
+            if window[name] is not window[same]:
+                raise ValueError(f"column {name!r} is not column {same!r} in every window")
 
     def load_until(self, end_s: float) -> None:
         """Load every request arriving before ``end_s``."""
@@ -78,8 +130,10 @@ class RequestStore:
             start = self._position
             stop = int(np.searchsorted(window["arrival"], end_s, side="left"))
             if stop > start:
-                for name in self.columns:
-                    getattr(self, name).extend(window[name][start:stop].tolist())
+                inputs = {name: window[name][start:stop] for name in self.columns}
+                for name in self._lists:
+                    getattr(self, name).extend(inputs[name].tolist())
+                self._input_slices.append(inputs)
                 if "too_long" in window:
                     marked = np.flatnonzero(window["too_long"][start:stop])
                     self.too_long.update((marked + self.loaded).tolist())
@@ -97,14 +151,62 @@ class RequestStore:
         """The rows of the oldest requests that, with every request before them,
         have an outcome, as arrays (index order, key ``index`` their indices);
         they are forgotten."""
-        dropped = np.array(self.dropped, dtype=np.int8)
-        done = (dropped != 0) | ~np.isnan(np.array(self.finish_s, dtype=float))
-        count = len(done) if done.all() else int(np.argmin(done))
-        rows = {"index": np.arange(self.base, self.base + count), "dropped": dropped[:count]}
-        for name in (*self.columns, *OUTCOME_COLUMNS):
-            values = getattr(self, name)
-            rows[name] = np.array(values[:count], dtype=float)
-            del values[:count]
+        count = self._outcomes_known()
+        # Drop reasons are small ints (bytes, converted in C); np.fromiter is
+        # about twice as fast as np.array on a list of floats.
+        rows = {"index": np.arange(self.base, self.base + count),
+                "dropped": np.frombuffer(bytearray(self.dropped[:count]), np.int8)}
+        rows.update(self._retire_inputs(count))
+        for name in OUTCOME_COLUMNS:
+            rows[name] = np.fromiter(getattr(self, name)[:count], float, count)
+        for name in (*self._lists, *OUTCOME_COLUMNS):
+            del getattr(self, name)[:count]
         del self.dropped[:count]
         self.base += count
         return rows
+
+    def _outcomes_known(self) -> int:
+        """How many of the oldest held requests, taken in order, have an outcome.
+
+        A finish time not yet known is the very object :data:`NAN` that
+        :meth:`load_until` filled it with, so ``list.index`` finds the first
+        one in C (it tests identity first); the request there is done anyway
+        if it was dropped.
+        """
+        finish_s, dropped = self.finish_s, self.dropped
+        position = 0
+        while True:
+            try:
+                position = finish_s.index(NAN, position)
+            except ValueError:
+                return len(finish_s)
+            if not dropped[position]:
+                return position
+            position += 1
+
+    def _retire_inputs(self, count: int) -> dict[str, np.ndarray]:
+        """The input columns of the ``count`` oldest requests, as float arrays
+        (new ones: they outlive the windows), taken from the loaded slices."""
+        parts = []
+        slices = self._input_slices
+        while count:
+            first = slices[0]
+            size = len(first["arrival"])
+            if size <= count:
+                parts.append(slices.popleft())
+                count -= size
+            else:
+                parts.append({name: values[:count] for name, values in first.items()})
+                slices[0] = {name: values[count:] for name, values in first.items()}
+                count = 0
+        if len(parts) == 1:
+            return {name: values.astype(float) for name, values in parts[0].items()}
+        return {name: np.concatenate([part[name] for part in parts]).astype(float, copy=False) if parts
+                else np.empty(0) for name in self.columns}
+
+
+def take(column: list, rows: list[int]) -> np.ndarray:
+    """``column[j]`` for each ``j`` in ``rows``, as a float array: the
+    controller's per-tick gather of the requests that finished, made in C
+    (``map`` and ``np.fromiter``) rather than item by item in Python."""
+    return np.fromiter(map(column.__getitem__, rows), float, len(rows))

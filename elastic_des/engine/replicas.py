@@ -46,10 +46,13 @@ class Replica:
 class ReplicaPool:
     """The replicas of one fleet, resized by :meth:`set_target`.
 
-    ``on_complete(request_index, replica)`` is called when a request's
-    service ends, with the replica that served it if that replica is READY
-    (None if it drains and so takes no new work); it returns True if it
-    handed the slot to a waiting request, which then keeps the slot busy.
+    ``on_complete(request_index, replica)`` is called when a service the
+    pool runs itself ends (a batching replica's, through :meth:`_end_service`),
+    with the replica that served it if that replica is READY (None if it
+    drains and so takes no new work); it returns True if it handed the slot
+    to a waiting request, which then keeps the slot busy. A slot's service
+    is a timeout the dispatcher starts and ends itself; it calls
+    :meth:`release` for a slot it does not hand over.
     ``on_free_slot(replica)`` is called for each slot of a replica that
     becomes ready; it returns True if it handed the slot over likewise.
     """
@@ -119,18 +122,23 @@ class ReplicaPool:
         """Whether request ``i`` may take a free slot of ``replica`` (any slot fits any request)."""
         return True
 
-    def complete(self, event: simpy.Event) -> None:
-        """The callback of a service's end: ``event.value`` is ``(request_index, replica)``."""
-        i, replica = event._value
-        self._end_service(i, replica)
-
     def _end_service(self, i: int, replica: Replica) -> bool:
         """Request ``i``'s service on ``replica`` ended: hand its slot on or free it.
         Returns whether ``replica`` is READY."""
         ready = replica.state == READY
-        if self.on_complete(i, replica if ready else None):
-            return ready  # the slot went straight to a waiting request
-        self._advance_areas()
+        if not self.on_complete(i, replica if ready else None):  # else the slot went to a waiting request
+            self.release(replica, ready)
+        return ready
+
+    def release(self, replica: Replica, ready: bool) -> None:
+        """A slot of ``replica`` (READY if ``ready``, else draining) is no longer busy."""
+        # _advance_areas(), inlined: this runs for every service end that hands nothing over.
+        now = self.env._now
+        dt = now - self._t_area
+        if dt:
+            self.busy_area += self.busy_slots * dt
+            self.serving_area += (self.n_ready + self.n_draining) * self.slots * dt
+            self._t_area = now
         self.busy_slots -= 1
         replica.busy -= 1
         if ready:
@@ -138,7 +146,6 @@ class ReplicaPool:
                 self.free.append(replica)
         elif replica.busy == 0:  # a draining replica emptied
             self._terminate(replica)
-        return ready
 
     # -- lifecycle ------------------------------------------------------
     def start(self, ready_replicas: int) -> None:
