@@ -97,7 +97,8 @@ def trace_scenario(spec: str, mean_rps: float) -> tuple[str, tuple[str, list[str
         span = float(load_request_trace(path).time_s[-1]) + 1.0
         overrides.append(f"scenario.duration_s={span / compression:g}")
         base = "azure_conv"
-    name = path.stem.replace("_aggregate_rate", "")
+    # Compression in the name: two speeds of one file are two suite entries, not one.
+    name = path.stem.replace("_aggregate_rate", "") + ("" if compression == 1.0 else f"@{compression:g}x")
     return name, (base, overrides + [f"scenario.name={name}"])
 
 

@@ -98,7 +98,7 @@ def test_a_compressed_rates_trace_is_scaled_to_the_asked_mean_rate():
     rates = pd.read_csv(path)["total_rate_rps"]
     scale = float(values["scenario.workload.trace.rate_scale"])
     compression = float(values["scenario.workload.trace.time_compression"])
-    assert (name, base, compression) == ("servegen_m-large", "servegen_week", 7.0)
+    assert (name, base, compression) == ("servegen_m-large@7x", "servegen_week", 7.0)
     assert rates.mean() * compression * scale == pytest.approx(10.0, rel=1e-5)
 
 
@@ -107,8 +107,12 @@ def test_a_timestamps_trace_runs_as_long_as_its_replay():
     # one followed by an hour of empty ticks that only the policy's release pays for.
     path = Path(__file__).resolve().parents[1] / "elastic_des/data/traces/AzureLLMInferenceTrace_code.csv"
     span = float(load_request_trace(path).time_s[-1]) + 1.0
+    names = set()
     for compression in (0.5, 1.0, 10.0):
         name, (base, overrides) = bench.trace_scenario(f"{path}:timestamps:{compression}", mean_rps=10.0)
         values = dict(o.split("=", 1) for o in overrides)
-        assert (name, base) == ("AzureLLMInferenceTrace_code", "azure_conv")
+        assert base == "azure_conv" and values["scenario.name"] == name
+        names.add(name)
         assert float(values["scenario.duration_s"]) == pytest.approx(span / compression, rel=1e-5)
+    # two speeds of one file are two entries of the suite, not one overwriting the other
+    assert names == {"AzureLLMInferenceTrace_code@0.5x", "AzureLLMInferenceTrace_code", "AzureLLMInferenceTrace_code@10x"}
