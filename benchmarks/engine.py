@@ -33,6 +33,8 @@ which is printed so that an engine cannot be fast by being wrong: on the same
 requests all five agree (to rounding). Repetitions are interleaved, one of
 each engine per round, and medians are compared, because the machine may be
 shared; CPU time is reported beside wall time for the same reason.
+Before each timed run the heap is collected (untimed), so no engine pays for
+a full collection of the garbage the engines before it left.
 
 Usage: ``python benchmarks/engine.py [--requests 200000] [--repeat 3]``.
 """
@@ -40,6 +42,7 @@ Usage: ``python benchmarks/engine.py [--requests 200000] [--repeat 3]``.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import statistics
 import time
@@ -277,6 +280,9 @@ def benchmark(case: Case, repeat: int, engines: dict[str, Engine] = ENGINES) -> 
     results: dict[str, list[Result]] = {name: [] for name in engines}
     for _ in range(repeat):
         for name, engine in engines.items():
+            # Untimed: each engine starts from a collected heap, so none pays for a
+            # full collection of the garbage the engines before it left.
+            gc.collect()
             results[name].append(engine(case))
     return results
 
