@@ -55,17 +55,18 @@ shields on top of them:
   burst floor): after a tick that missed the SLO target while requests
   waited for capacity (queued at the tick's end, or a mean queue wait above
   zero) and queueing theory saw no need (the model size at most the ready
-  replicas, none starting, no scale-out within ``cooldown_s``), the floor is one replica more than served it,
-  for ``miss_hold_s`` seconds. These are the misses the sizing cannot see:
-  a burst of long prompts whose prefills stall a continuously batching
-  replica at a low mean rate (the Azure code trace at half speed held one
-  replica at 98.4 % compliance while the model size stayed at one). A miss
-  the sizing already answers (a surge with replicas on their way, or the
-  backlog its cold start left) adds nothing to hold after it, and a miss with nothing waiting (a request
+  replicas, none starting, no scale-out within ``cooldown_s``), the floor
+  is one replica more than served it, for ``miss_hold_s`` seconds. These
+  are the misses the sizing cannot see: a burst of long prompts whose
+  prefills stall a continuously batching replica at a low mean rate (the
+  Azure code trace at half speed held one replica at 98.4 % compliance
+  while the model size stayed at one). A miss the sizing already answers
+  (a surge with replicas on their way, or the backlog its cold start left)
+  adds nothing to hold after it, and a miss with nothing waiting (a request
   whose own service is longer than the SLO) asks for nothing: more
   replicas would not serve it sooner. Misses that persist add one replica
-  per cold start at most, since the floor waits for the last one to be
-  ready.
+  per ``cooldown_s`` at most, since a scale-out silences the rule for that
+  long.
 * ``cooldown``: no scale-in less than ``cooldown_s`` after a scale-out (a
   reversal, the costly kind of flapping: the capacity just ordered is still
   starting); the target is held. Scaling out after a scale-in is always
