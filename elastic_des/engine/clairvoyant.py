@@ -29,8 +29,13 @@ starting from the previous tick's size and stepping to the smallest that
 meets the target (a bisection when the step is large). A tick that no size
 up to ``max_replicas`` serves within the target (say, more of its requests
 need longer than the SLO to serve than the target allows) is counted as
-infeasible and gets the fewest replicas that do as well as ``max_replicas``. Cost: ``O(n log c)`` per evaluation and a few evaluations per
-tick, against the simulator's much larger cost per request.
+infeasible and gets the fewest replicas that do as well as ``max_replicas``.
+Without a queue timeout the requests meeting the SLO never fall as the fleet
+grows, so ``max_replicas`` is evaluated only when no smaller fleet meets the
+target; with one, a larger fleet may serve a request a smaller one drops and
+make later ones wait, so it is evaluated first. Cost: ``O(n log c)`` per
+evaluation and a few evaluations per tick, against the simulator's much
+larger cost per request.
 """
 
 from __future__ import annotations
@@ -124,11 +129,17 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
     infeasible = np.zeros(ticks, dtype=bool)
     free: list[float] = []
     previous = max(min_replicas, 1)
+    # Without a queue timeout no request is dropped, so more servers never start a
+    # request later (FIFO) and the requests meeting the SLO never fall as the fleet
+    # grows: the largest fleet need then be evaluated only when no smaller one meets
+    # the target (most ticks need fewer; the size found is the same).
+    monotone = math.isinf(queue_timeout_s)
     for k, (arrivals, services) in enumerate(_per_tick(batches, tick_s, ticks)):
         boundary = k * tick_s
         lo, hi = 0, len(arrivals)
         committed = sum(1 for f in free if f > boundary)
         floor = max(min_replicas, math.ceil(committed / slots))
+        top = max(floor, max_replicas)
         required = math.ceil(slo_target * (hi - lo) - 1e-9)
         cache: dict[int, tuple[int, list[float]]] = {}
 
@@ -140,16 +151,11 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
                                        slo_latency_s, queue_timeout_s)
             return cache[c][0] >= required
 
-        if hi > lo and not evaluate(max(floor, max_replicas)):
-            # No fleet within bounds meets the target (e.g. services longer than the SLO):
-            # settle for what the largest fleet achieves, with as few replicas as achieve it.
-            infeasible[k] = True
-            required = cache[max(floor, max_replicas)][0]
-        if hi == lo or evaluate(floor):
-            size = floor
-        else:
-            # The smallest size in (floor, max] that meets the target: bracket around the
-            # previous tick's size, then bisect.
+        def smallest() -> int:
+            """The smallest size in [floor, max] that meets ``required`` (max if none
+            below it does): bracket around the previous tick's size, then bisect."""
+            if hi == lo or evaluate(floor):
+                return floor
             bad, good = floor, max_replicas
             guess = min(max(previous, floor + 1), max_replicas)
             if evaluate(guess):
@@ -168,7 +174,17 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
                     good = middle
                 else:
                     bad = middle
-            size = good
+            return good
+
+        size = None if hi > lo and not monotone else smallest()
+        if hi > lo and (size is None or size == top) and not evaluate(top):
+            # No fleet within bounds meets the target (e.g. services longer than the SLO):
+            # settle for what the largest fleet achieves, with as few replicas as achieve it.
+            infeasible[k] = True
+            required = cache[top][0]
+            size = None
+        if size is None:
+            size = smallest()
         if size not in cache:
             cache[size] = replay_tick(resize(free, size * slots, boundary), arrivals, services,
                                       slo_latency_s, queue_timeout_s)
