@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from elastic_des.app import run
-from elastic_des.engine.clairvoyant import tick_needs
+from elastic_des.engine.clairvoyant import replay_tick, tick_needs
 from elastic_des.engine.policy import PolicyContext
 from elastic_des.engine.provisioning import min_cost_schedule, tick_lengths
 from elastic_des.errors import ConfigError
@@ -81,6 +81,18 @@ def test_oracle_needs_equal_a_brute_force_search(seed, timeout):
     assert fast.infeasible.tolist() == infeasible
     fast = fast.replicas.tolist()
     assert max(fast) > min(fast)  # the case exercises resizing
+
+
+@pytest.mark.parametrize("timeout", [0.5, math.inf])
+def test_a_replay_stops_once_the_target_is_out_of_reach(timeout):
+    rng = stream(0, "test/replay")
+    arrival = np.sort(rng.uniform(0.0, 60.0, 200))
+    service = rng.lognormal(0.5, 1.0, 200)
+    met, free = replay_tick([0.0] * 3, arrival, service, 5.0, timeout)
+    assert 0 < met < len(arrival) and len(free) == 3
+    assert replay_tick([0.0] * 3, arrival, service, 5.0, timeout, required=met) == (met, free)
+    stopped, none = replay_tick([0.0] * 3, arrival, service, 5.0, timeout, required=met + 1)
+    assert none is None and stopped <= met
 
 
 def brute_schedule_cost(needs, tick_s, duration_s, cold_start_s, top) -> float:

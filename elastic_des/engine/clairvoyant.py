@@ -43,7 +43,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -60,20 +60,30 @@ class TickNeeds:
 
 
 def replay_tick(free_s: list[float], arrival_s: np.ndarray, service_s: np.ndarray, slo_latency_s: float,
-                queue_timeout_s: float) -> tuple[int, list[float]]:
+                queue_timeout_s: float, required: int = 0) -> tuple[int, Optional[list[float]]]:
     """Requests of one tick that meet the SLO through the servers free at
-    ``free_s`` (a heap, copied), and the servers' free times afterwards."""
+    ``free_s`` (a heap, copied), and the servers' free times afterwards. As
+    soon as fewer than ``required`` can meet it, it stops: the count so far
+    (below ``required``) and no free times."""
     heap = list(free_s)
     met = 0
+    spare = len(arrival_s) - required  # misses (drops included) that still leave `required` within reach
     for t, s in zip(arrival_s.tolist(), service_s.tolist()):
         earliest = heap[0]
         start = t if earliest < t else earliest
         wait = start - t
         if wait > queue_timeout_s:
-            continue  # dropped: waits past the timeout, takes no work
+            spare -= 1  # dropped: waits past the timeout, takes no work
+            if spare < 0:
+                return met, None
+            continue
         heapq.heapreplace(heap, start + s)
         if wait + s <= slo_latency_s:
             met += 1
+        else:
+            spare -= 1
+            if spare < 0:
+                return met, None
     return met, heap
 
 
@@ -141,14 +151,17 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
         floor = max(min_replicas, math.ceil(committed / slots))
         top = max(floor, max_replicas)
         required = math.ceil(slo_target * (hi - lo) - 1e-9)
-        cache: dict[int, tuple[int, list[float]]] = {}
+        # Size: (requests meeting the SLO, free times after), or (fewer than
+        # required, None) for a replay stopped once it could not meet the target.
+        cache: dict[int, tuple[int, Optional[list[float]]]] = {}
 
-        def evaluate(c: int) -> bool:
+        def evaluate(c: int, exact: bool = False) -> bool:
+            """Whether ``c`` replicas meet ``required``; ``exact``: count every request that meets the SLO."""
             if c == 0:
                 cache[0] = (0, [])
-            if c not in cache:
+            if c not in cache or (exact and cache[c][1] is None):
                 cache[c] = replay_tick(resize(free, c * slots, boundary), arrivals, services,
-                                       slo_latency_s, queue_timeout_s)
+                                       slo_latency_s, queue_timeout_s, 0 if exact else required)
             return cache[c][0] >= required
 
         def smallest() -> int:
@@ -177,11 +190,13 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
             return good
 
         size = None if hi > lo and not monotone else smallest()
-        if hi > lo and (size is None or size == top) and not evaluate(top):
+        if hi > lo and (size is None or size == top) and not evaluate(top, exact=True):
             # No fleet within bounds meets the target (e.g. services longer than the SLO):
             # settle for what the largest fleet achieves, with as few replicas as achieve it.
             infeasible[k] = True
             required = cache[top][0]
+            for stopped in [c for c, (_, after) in cache.items() if after is None]:
+                del cache[stopped]  # a count stopped short of the old target says nothing of the new
             size = None
         if size is None:
             size = smallest()
