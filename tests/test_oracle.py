@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from elastic_des.app import run
-from elastic_des.engine.clairvoyant import tick_needs
+from elastic_des.engine.clairvoyant import replay_tick, tick_needs
 from elastic_des.engine.policy import PolicyContext
 from elastic_des.engine.provisioning import min_cost_schedule, tick_lengths
 from elastic_des.errors import ConfigError
@@ -35,11 +35,13 @@ def naive_fifo(free: list[float], arrivals, services, latency, timeout) -> tuple
     return met, free
 
 
-def brute_needs(arrival, service, tick_s, duration_s, slots, latency, target, timeout, lo, hi) -> list[int]:
-    """Each tick, try every size from the floor up, carrying the chosen size's queue."""
+def brute_needs(arrival, service, tick_s, duration_s, slots, latency, target, timeout, lo,
+                hi) -> tuple[list[int], list[bool]]:
+    """Each tick, try every size from the floor up, carrying the chosen size's queue;
+    and whether the largest fleet misses the target."""
     ticks = math.ceil(duration_s / tick_s)
     free: list[float] = []
-    sizes = []
+    sizes, infeasible = [], []
     for k in range(ticks):
         start, end = k * tick_s, (k + 1) * tick_s
         mask = (arrival >= start) & (arrival < end)
@@ -55,26 +57,42 @@ def brute_needs(arrival, service, tick_s, duration_s, slots, latency, target, ti
         results = {c: fleet(c) for c in range(floor, hi + 1)}
         required = math.ceil(target * len(a) - 1e-9)
         best = results[hi][0]
+        infeasible.append(len(a) > 0 and best < required)
         required = min(required, best)
         size = floor if len(a) == 0 else min(c for c, (met, _) in results.items() if met >= required)
         sizes.append(size)
         free = results[size][1]
-    return sizes
+    return sizes, infeasible
 
 
+@pytest.mark.parametrize("timeout", [40.0, math.inf])  # inf: the search skips the largest fleet when it can
 @pytest.mark.parametrize("seed", range(6))
-def test_oracle_needs_equal_a_brute_force_search(seed):
+def test_oracle_needs_equal_a_brute_force_search(seed, timeout):
     rng = stream(seed, "test/oracle")
     duration, tick = 600.0, 60.0
     rate = rng.uniform(0.3, 2.5, 10).repeat(60)  # a rate per tick, bursts within
     arrival = np.sort(np.concatenate([k + rng.uniform(size=rng.poisson(r)) for k, r in enumerate(rate)]))
     service = rng.lognormal(1.0, 1.0, len(arrival))
     kwargs = dict(tick_s=tick, duration_s=duration, slots=2, slo_latency_s=20.0, slo_target=0.95,
-                  queue_timeout_s=40.0, min_replicas=int(seed % 2), max_replicas=6)
-    fast = tick_needs(arrival, service, **kwargs).replicas.tolist()
-    slow = brute_needs(arrival, service, tick, duration, 2, 20.0, 0.95, 40.0, seed % 2, 6)
-    assert fast == slow
+                  queue_timeout_s=timeout, min_replicas=int(seed % 2), max_replicas=6)
+    fast = tick_needs(arrival, service, **kwargs)
+    slow, infeasible = brute_needs(arrival, service, tick, duration, 2, 20.0, 0.95, timeout, seed % 2, 6)
+    assert fast.replicas.tolist() == slow
+    assert fast.infeasible.tolist() == infeasible
+    fast = fast.replicas.tolist()
     assert max(fast) > min(fast)  # the case exercises resizing
+
+
+@pytest.mark.parametrize("timeout", [0.5, math.inf])
+def test_a_replay_stops_once_the_target_is_out_of_reach(timeout):
+    rng = stream(0, "test/replay")
+    arrival = np.sort(rng.uniform(0.0, 60.0, 200))
+    service = rng.lognormal(0.5, 1.0, 200)
+    met, free = replay_tick([0.0] * 3, arrival, service, 5.0, timeout)
+    assert 0 < met < len(arrival) and len(free) == 3
+    assert replay_tick([0.0] * 3, arrival, service, 5.0, timeout, required=met) == (met, free)
+    stopped, none = replay_tick([0.0] * 3, arrival, service, 5.0, timeout, required=met + 1)
+    assert none is None and stopped <= met
 
 
 def brute_schedule_cost(needs, tick_s, duration_s, cold_start_s, top) -> float:

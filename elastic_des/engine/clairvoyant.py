@@ -29,8 +29,13 @@ starting from the previous tick's size and stepping to the smallest that
 meets the target (a bisection when the step is large). A tick that no size
 up to ``max_replicas`` serves within the target (say, more of its requests
 need longer than the SLO to serve than the target allows) is counted as
-infeasible and gets the fewest replicas that do as well as ``max_replicas``. Cost: ``O(n log c)`` per evaluation and a few evaluations per
-tick, against the simulator's much larger cost per request.
+infeasible and gets the fewest replicas that do as well as ``max_replicas``.
+Without a queue timeout the requests meeting the SLO never fall as the fleet
+grows, so ``max_replicas`` is evaluated only when no smaller fleet meets the
+target; with one, a larger fleet may serve a request a smaller one drops and
+make later ones wait, so it is evaluated first. Cost: ``O(n log c)`` per
+evaluation and a few evaluations per tick, against the simulator's much
+larger cost per request.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -55,20 +60,30 @@ class TickNeeds:
 
 
 def replay_tick(free_s: list[float], arrival_s: np.ndarray, service_s: np.ndarray, slo_latency_s: float,
-                queue_timeout_s: float) -> tuple[int, list[float]]:
+                queue_timeout_s: float, required: int = 0) -> tuple[int, Optional[list[float]]]:
     """Requests of one tick that meet the SLO through the servers free at
-    ``free_s`` (a heap, copied), and the servers' free times afterwards."""
+    ``free_s`` (a heap, copied), and the servers' free times afterwards. As
+    soon as fewer than ``required`` can meet it, it stops: the count so far
+    (below ``required``) and no free times."""
     heap = list(free_s)
     met = 0
+    spare = len(arrival_s) - required  # misses (drops included) that still leave `required` within reach
     for t, s in zip(arrival_s.tolist(), service_s.tolist()):
         earliest = heap[0]
         start = t if earliest < t else earliest
         wait = start - t
         if wait > queue_timeout_s:
-            continue  # dropped: waits past the timeout, takes no work
+            spare -= 1  # dropped: waits past the timeout, takes no work
+            if spare < 0:
+                return met, None
+            continue
         heapq.heapreplace(heap, start + s)
         if wait + s <= slo_latency_s:
             met += 1
+        else:
+            spare -= 1
+            if spare < 0:
+                return met, None
     return met, heap
 
 
@@ -124,32 +139,36 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
     infeasible = np.zeros(ticks, dtype=bool)
     free: list[float] = []
     previous = max(min_replicas, 1)
+    # Without a queue timeout no request is dropped, so more servers never start a
+    # request later (FIFO) and the requests meeting the SLO never fall as the fleet
+    # grows: the largest fleet need then be evaluated only when no smaller one meets
+    # the target (most ticks need fewer; the size found is the same).
+    monotone = math.isinf(queue_timeout_s)
     for k, (arrivals, services) in enumerate(_per_tick(batches, tick_s, ticks)):
         boundary = k * tick_s
         lo, hi = 0, len(arrivals)
         committed = sum(1 for f in free if f > boundary)
         floor = max(min_replicas, math.ceil(committed / slots))
+        top = max(floor, max_replicas)
         required = math.ceil(slo_target * (hi - lo) - 1e-9)
-        cache: dict[int, tuple[int, list[float]]] = {}
+        # Size: (requests meeting the SLO, free times after), or (fewer than
+        # required, None) for a replay stopped once it could not meet the target.
+        cache: dict[int, tuple[int, Optional[list[float]]]] = {}
 
-        def evaluate(c: int) -> bool:
+        def evaluate(c: int, exact: bool = False) -> bool:
+            """Whether ``c`` replicas meet ``required``; ``exact``: count every request that meets the SLO."""
             if c == 0:
                 cache[0] = (0, [])
-            if c not in cache:
+            if c not in cache or (exact and cache[c][1] is None):
                 cache[c] = replay_tick(resize(free, c * slots, boundary), arrivals, services,
-                                       slo_latency_s, queue_timeout_s)
+                                       slo_latency_s, queue_timeout_s, 0 if exact else required)
             return cache[c][0] >= required
 
-        if hi > lo and not evaluate(max(floor, max_replicas)):
-            # No fleet within bounds meets the target (e.g. services longer than the SLO):
-            # settle for what the largest fleet achieves, with as few replicas as achieve it.
-            infeasible[k] = True
-            required = cache[max(floor, max_replicas)][0]
-        if hi == lo or evaluate(floor):
-            size = floor
-        else:
-            # The smallest size in (floor, max] that meets the target: bracket around the
-            # previous tick's size, then bisect.
+        def smallest() -> int:
+            """The smallest size in [floor, max] that meets ``required`` (max if none
+            below it does): bracket around the previous tick's size, then bisect."""
+            if hi == lo or evaluate(floor):
+                return floor
             bad, good = floor, max_replicas
             guess = min(max(previous, floor + 1), max_replicas)
             if evaluate(guess):
@@ -168,7 +187,19 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
                     good = middle
                 else:
                     bad = middle
-            size = good
+            return good
+
+        size = None if hi > lo and not monotone else smallest()
+        if hi > lo and (size is None or size == top) and not evaluate(top, exact=True):
+            # No fleet within bounds meets the target (e.g. services longer than the SLO):
+            # settle for what the largest fleet achieves, with as few replicas as achieve it.
+            infeasible[k] = True
+            required = cache[top][0]
+            for stopped in [c for c, (_, after) in cache.items() if after is None]:
+                del cache[stopped]  # a count stopped short of the old target says nothing of the new
+            size = None
+        if size is None:
+            size = smallest()
         if size not in cache:
             cache[size] = replay_tick(resize(free, size * slots, boundary), arrivals, services,
                                       slo_latency_s, queue_timeout_s)

@@ -40,7 +40,6 @@ import logging
 import math
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from elastic_des import rng as rng_streams
 from elastic_des.errors import require, require_non_negative, require_positive
@@ -123,18 +122,26 @@ def _replayed_span(trace_cfg, path, duration_s: float, tick_s: float, rng: np.ra
     return _poisson_rates(profile, tick_s, int(math.floor(span_s / tick_s)), rng)
 
 
+class _Replaced:
+    """``config`` read with some fields replaced. The profile only reads fields,
+    and a config merge (OmegaConf's) would cost most of the warm-up."""
+
+    def __init__(self, config, **fields):
+        self._config = config
+        self.__dict__.update(fields)
+
+    def __getattr__(self, name):  # a field not replaced
+        return getattr(self._config, name)
+
+
 def _synthetic_past(workload, span_s: float, seed: int) -> SyntheticRateProfile:
     """The regular pattern over ``[-span_s, 0)`` of run time, on ``[0, span_s)``.
 
     History time ``u`` is run time ``u - span_s``: shifting each cycle's peak
     by ``span_s`` keeps the cycles in phase with the run.
     """
-    past = OmegaConf.merge(workload, {
-        "spikes": [],
-        "trend_per_hour": 0.0,
-        "diurnal_peak_s": workload.diurnal_peak_s + span_s,
-        "weekly_peak_s": workload.weekly_peak_s + span_s,
-    })
+    past = _Replaced(workload, spikes=[], trend_per_hour=0.0, diurnal_peak_s=workload.diurnal_peak_s + span_s,
+                     weekly_peak_s=workload.weekly_peak_s + span_s)
     noise = rng_streams.stream(seed, "forecaster_warmup/rate_noise")
     return SyntheticRateProfile(past, span_s, noise, field="scenario.workload")
 
