@@ -132,13 +132,7 @@ class ReplicaPool:
 
     def release(self, replica: Replica, ready: bool) -> None:
         """A slot of ``replica`` (READY if ``ready``, else draining) is no longer busy."""
-        # _advance_areas(), inlined: this runs for every service end that hands nothing over.
-        now = self.env._now
-        dt = now - self._t_area
-        if dt:
-            self.busy_area += self.busy_slots * dt
-            self.serving_area += (self.n_ready + self.n_draining) * self.slots * dt
-            self._t_area = now
+        self._advance_areas()
         self.busy_slots -= 1
         replica.busy -= 1
         if ready:
