@@ -62,7 +62,7 @@ sys.path.insert(0, str(ROOT))
 
 from elastic_des.analysis.tuning import tuned_config_path  # noqa: E402
 from elastic_des.app import CONF_DIR, run  # noqa: E402
-from elastic_des.engine.traces import load_request_trace  # noqa: E402
+from elastic_des.engine.traces import load_aggregate_rates, load_request_trace  # noqa: E402
 
 BASELINES = ["static", "threshold", "hpa", "kpa", "predictive"]
 TUNABLE = ["threshold", "hpa", "kpa", "predictive"]
@@ -77,18 +77,19 @@ SUITE = ["default", "flash_crowd", "azure_conv", "servegen_week", "bursty_gamma"
 
 
 def trace_scenario(spec: str, mean_rps: float) -> tuple[str, tuple[str, list[str]]]:
-    """``path:format[:compression[:scale]]`` as a named suite entry."""
+    """``path:format[:compression[:scale]]`` as a named suite entry (format
+    ``timestamps``, ``rates`` or ``clients``, as ``scenario.workload.trace.format``)."""
     parts = spec.split(":")
     path, fmt = Path(parts[0]).resolve(), parts[1] if len(parts) > 1 else "timestamps"
     compression = float(parts[2]) if len(parts) > 2 else 1.0
     overrides = [f"scenario.workload.trace.path={path}", f"scenario.workload.trace.format={fmt}",
                  f"scenario.workload.trace.time_compression={compression}"]
-    if fmt == "rates":
-        rates = pd.read_csv(path)
+    if fmt in ("rates", "clients"):
+        rates = load_aggregate_rates(path, fmt)
         # Compression plays the same requests faster, so it multiplies the rate too.
         scale = float(parts[3]) if len(parts) > 3 else \
-            mean_rps / (float(rates["total_rate_rps"].mean()) * compression)
-        span = float(rates["window_start_s"].iloc[-1] + (rates["window_start_s"].diff().median() or 0.0))
+            mean_rps / (float(rates.rate_rps.mean()) * compression)
+        span = float(rates.window_start_s[-1] + rates.window_s)
         overrides += [f"scenario.workload.trace.rate_scale={scale:.6g}",
                       f"scenario.duration_s={min(86_400.0, span / compression):g}"]
         base = "servegen_week"
@@ -98,7 +99,8 @@ def trace_scenario(spec: str, mean_rps: float) -> tuple[str, tuple[str, list[str
         overrides.append(f"scenario.duration_s={span / compression:g}")
         base = "azure_conv"
     # Compression in the name: two speeds of one file are two suite entries, not one.
-    name = path.stem.replace("_aggregate_rate", "") + ("" if compression == 1.0 else f"@{compression:g}x")
+    stem = path.name.removesuffix(".gz").removesuffix(".csv")
+    name = stem.replace("_aggregate_rate", "") + ("" if compression == 1.0 else f"@{compression:g}x")
     return name, (base, overrides + [f"scenario.name={name}"])
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from elastic_des.engine.traces import load_request_trace
+from elastic_des.engine.traces import load_aggregate_rates, load_request_trace
 
 SPEC = importlib.util.spec_from_file_location("policies_benchmark",
                                               Path(__file__).resolve().parent.parent / "benchmarks" / "policies.py")
@@ -116,3 +116,17 @@ def test_a_timestamps_trace_runs_as_long_as_its_replay():
         assert float(values["scenario.duration_s"]) == pytest.approx(span / compression, rel=1e-5)
     # two speeds of one file are two entries of the suite, not one overwriting the other
     assert names == {"AzureLLMInferenceTrace_code@0.5x", "AzureLLMInferenceTrace_code", "AzureLLMInferenceTrace_code@10x"}
+
+
+def test_a_clients_trace_is_scaled_like_its_aggregate_rates():
+    # A ServeGen clients file replays as a mixture of its clients; the harness must
+    # scale and time it by the rate summed over clients, as the workload does.
+    path = Path(__file__).resolve().parents[1] / "elastic_des/data/traces/servegen_deepseek-r1_clients.csv.gz"
+    name, (base, overrides) = bench.trace_scenario(f"{path}:clients:4", mean_rps=20.0)
+    values = dict(o.split("=", 1) for o in overrides)
+    aggregate = load_aggregate_rates(path, "clients")
+    assert (name, base, values["scenario.workload.trace.format"]) == (
+        "servegen_deepseek-r1_clients@4x", "servegen_week", "clients")
+    assert aggregate.rate_rps.mean() * 4 * float(values["scenario.workload.trace.rate_scale"]) == \
+        pytest.approx(20.0, rel=1e-5)
+    assert float(values["scenario.duration_s"]) == pytest.approx(len(aggregate.rate_rps) * aggregate.window_s / 4)
