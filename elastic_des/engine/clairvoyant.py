@@ -170,7 +170,9 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
         def smallest() -> int:
             """The smallest size in [floor, max] that meets ``required`` (max if none
             below it does): bracket around the previous tick's size, then bisect."""
-            if hi == lo or evaluate(floor):
+            # A floor at the top is the size whether or not it meets the target,
+            # and whether it does needs its exact count: replay it whole at once.
+            if hi == lo or evaluate(floor, exact=floor == top):
                 return floor
             bad, good = floor, max_replicas
             guess = min(max(previous, floor + 1), max_replicas)
