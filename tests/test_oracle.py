@@ -86,8 +86,8 @@ def test_oracle_needs_equal_a_brute_force_search(seed, timeout):
 @pytest.mark.parametrize("timeout", [0.5, math.inf])
 def test_a_replay_stops_once_the_target_is_out_of_reach(timeout):
     rng = stream(0, "test/replay")
-    arrival = np.sort(rng.uniform(0.0, 60.0, 200))
-    service = rng.lognormal(0.5, 1.0, 200)
+    arrival = np.sort(rng.uniform(0.0, 60.0, 200)).tolist()
+    service = rng.lognormal(0.5, 1.0, 200).tolist()
     met, free = replay_tick([0.0] * 3, arrival, service, 5.0, timeout)
     assert 0 < met < len(arrival) and len(free) == 3
     assert replay_tick([0.0] * 3, arrival, service, 5.0, timeout, required=met) == (met, free)

@@ -59,32 +59,34 @@ class TickNeeds:
     infeasible: np.ndarray
 
 
-def replay_tick(free_s: list[float], arrival_s: np.ndarray, service_s: np.ndarray, slo_latency_s: float,
+def replay_tick(free_s: list[float], arrival_s: list[float], service_s: list[float], slo_latency_s: float,
                 queue_timeout_s: float, required: int = 0) -> tuple[int, Optional[list[float]]]:
     """Requests of one tick that meet the SLO through the servers free at
     ``free_s`` (a heap, copied), and the servers' free times afterwards. As
-    soon as fewer than ``required`` can meet it, it stops: the count so far
-    (below ``required``) and no free times."""
+    soon as fewer than ``required`` can meet it, it stops: ``required - 1``
+    (an upper bound of the count) and no free times.
+
+    The times are lists of floats, not arrays: the loop reads them one by one,
+    and this loop is most of the clairvoyant limit's cost."""
     heap = list(free_s)
-    met = 0
+    replace = heapq.heapreplace
     spare = len(arrival_s) - required  # misses (drops included) that still leave `required` within reach
-    for t, s in zip(arrival_s.tolist(), service_s.tolist()):
-        earliest = heap[0]
-        start = t if earliest < t else earliest
-        wait = start - t
-        if wait > queue_timeout_s:
-            spare -= 1  # dropped: waits past the timeout, takes no work
-            if spare < 0:
-                return met, None
-            continue
-        heapq.heapreplace(heap, start + s)
-        if wait + s <= slo_latency_s:
-            met += 1
-        else:
-            spare -= 1
-            if spare < 0:
-                return met, None
-    return met, heap
+    for t, s in zip(arrival_s, service_s):
+        if (earliest := heap[0]) < t:
+            # A server is idle: no wait (so no timeout, which is > 0), and the
+            # request meets the SLO if its service alone does.
+            replace(heap, t + s)
+            if s <= slo_latency_s:
+                continue
+        elif (wait := earliest - t) <= queue_timeout_s:
+            replace(heap, earliest + s)
+            if wait + s <= slo_latency_s:
+                continue
+        # else dropped: waits past the timeout, takes no work
+        spare -= 1
+        if spare < 0:
+            return required - 1, None
+    return required + spare, heap
 
 
 def resize(free_s: list[float], servers: int, boundary_s: float) -> list[float]:
@@ -100,9 +102,10 @@ def resize(free_s: list[float], servers: int, boundary_s: float) -> list[float]:
 
 
 def _per_tick(batches: Iterable[tuple[np.ndarray, np.ndarray]], tick_s: float,
-              ticks: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+              ticks: int) -> Iterator[tuple[list[float], list[float]]]:
     """The ``(arrival_s, service_s)`` of each tick in turn, from consecutive
-    ``batches`` of requests sorted by arrival."""
+    ``batches`` of requests sorted by arrival, as lists for :func:`replay_tick`
+    (made once per tick, however many fleet sizes replay it)."""
     pending_a, pending_s = np.empty(0), np.empty(0)
     batches = iter(batches)
     for k in range(ticks):
@@ -114,7 +117,7 @@ def _per_tick(batches: Iterable[tuple[np.ndarray, np.ndarray]], tick_s: float,
             pending_a = np.concatenate([pending_a, np.asarray(batch[0], float)])
             pending_s = np.concatenate([pending_s, np.asarray(batch[1], float)])
         cut = int(np.searchsorted(pending_a, end, side="left"))
-        yield pending_a[:cut], pending_s[:cut]
+        yield pending_a[:cut].tolist(), pending_s[:cut].tolist()
         pending_a, pending_s = pending_a[cut:], pending_s[cut:]
 
 
@@ -167,7 +170,9 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
         def smallest() -> int:
             """The smallest size in [floor, max] that meets ``required`` (max if none
             below it does): bracket around the previous tick's size, then bisect."""
-            if hi == lo or evaluate(floor):
+            # A floor at the top is the size whether or not it meets the target,
+            # and whether it does needs its exact count: replay it whole at once.
+            if hi == lo or evaluate(floor, exact=floor == top):
                 return floor
             bad, good = floor, max_replicas
             guess = min(max(previous, floor + 1), max_replicas)

@@ -38,6 +38,9 @@ from typing import Iterable, Iterator, Optional
 import numpy as np
 
 OUTCOME_COLUMNS = ("start_s", "first_token_s", "finish_s", "drop_s")
+# The outcome times the retired rows carry: no reader of the rows
+# (engine.metrics.Outcomes) needs a drop's time, so retire does not convert it.
+RETIRED_OUTCOMES = ("start_s", "first_token_s", "finish_s")
 NAN = float("nan")
 
 
@@ -149,15 +152,14 @@ class RequestStore:
 
     def retire(self) -> dict[str, np.ndarray]:
         """The rows of the oldest requests that, with every request before them,
-        have an outcome, as arrays (index order, key ``index`` their indices);
-        they are forgotten."""
+        have an outcome, as arrays in index order: the input columns,
+        ``dropped`` and :data:`RETIRED_OUTCOMES`; they are forgotten."""
         count = self._outcomes_known()
         # Drop reasons are small ints (bytes, converted in C); np.fromiter is
         # about twice as fast as np.array on a list of floats.
-        rows = {"index": np.arange(self.base, self.base + count),
-                "dropped": np.frombuffer(bytearray(self.dropped[:count]), np.int8)}
+        rows = {"dropped": np.frombuffer(bytearray(self.dropped[:count]), np.int8)}
         rows.update(self._retire_inputs(count))
-        for name in OUTCOME_COLUMNS:
+        for name in RETIRED_OUTCOMES:
             rows[name] = np.fromiter(getattr(self, name)[:count], float, count)
         for name in (*self._lists, *OUTCOME_COLUMNS):
             del getattr(self, name)[:count]
