@@ -153,7 +153,7 @@ def test_oracle_on_a_workload_it_cannot_read_ahead_says_why():
     ctx = PolicyContext(
         fleet_field="world.fleet", min_replicas=1, max_replicas=8, slots_per_replica=4, mean_service_s=2.0,
         cold_start_s=90.0, tick_s=60.0, slo_latency_s=30.0, slo_target=0.999, peak_rate_rps=5.0,
-        mean_rate_rps=3.0, rng=stream(0, "test"), future=None,
+        mean_rate_rps=3.0, initial_rate_rps=3.0, rng=stream(0, "test"), future=None,
     )
     with pytest.raises(ConfigError, match="policy = oracle: .*future requests.*cannot be read ahead"):
         OraclePolicy().reset(ctx)

@@ -17,6 +17,7 @@ from elastic_des.policies.kpa import KPAPolicy
 from elastic_des.policies.predictive import PredictivePolicy, horizon_ticks
 from elastic_des.policies.static import StaticPolicy
 from elastic_des.policies.threshold import ThresholdPolicy
+from elastic_des.agent.policy import QLearningPolicy
 from elastic_des.rng import stream
 from elastic_des.engine.simulation import simulate_world
 from elastic_des.theory import replicas_for_slo
@@ -29,7 +30,7 @@ def context(**changes) -> PolicyContext:
     base = PolicyContext(
         fleet_field="world.fleet", min_replicas=1, max_replicas=64, slots_per_replica=SLOTS,
         mean_service_s=2.675, cold_start_s=90.0, tick_s=60.0, slo_latency_s=30.0, slo_target=0.99,
-        peak_rate_rps=20.0, mean_rate_rps=8.0, rng=stream(0, "test/policy"),
+        peak_rate_rps=20.0, mean_rate_rps=8.0, initial_rate_rps=8.0, rng=stream(0, "test/policy"),
     )
     return replace(base, **changes)
 
@@ -299,6 +300,44 @@ def test_predictive_needs_a_forecast_past_the_cold_start():
         policy.decide(obs(forecast=[1.0, np.nan, 1.0]))
     with pytest.raises(ConfigError, match="policy.headroom = -0.1"):
         PredictivePolicy(headroom=-0.1)
+
+
+def test_every_elastic_policy_starts_sized_for_the_starting_traffic():
+    # A run does not open a running service's traffic onto the minimum fleet: every
+    # elastic rule starts where Erlang C puts the starting rate, the same fleet for all.
+    ctx = context(initial_rate_rps=30.0)
+    expected = replicas_for_slo(30.0, ctx.mean_service_s, SLOTS, ctx.slo_latency_s, ctx.slo_target)
+    assert expected > 1
+    for policy in (ThresholdPolicy(), HPAPolicy(), KPAPolicy(), PredictivePolicy(), QLearningPolicy(world="slm")):
+        policy.reset(ctx)
+        assert policy.initial_replicas() == expected, policy.name
+    fixed = ThresholdPolicy(initial_replicas=2)
+    fixed.reset(ctx)
+    assert fixed.initial_replicas() == 2
+
+
+def test_the_starting_traffic_is_the_planned_peak_until_the_first_replicas_ordered_can_serve(make_cfg):
+    cfg = make_cfg("scenario.duration_s=3600", "scenario.workload.base_rate_rps=40",
+                   "scenario.workload.diurnal_amplitude=0", "scenario.workload.spikes=[{start_s: 120, duration_s: 60, multiplier: 2.0}]")
+    profile = build_workload(cfg.scenario, cfg.seed).profile
+    t, rates = profile.grid()
+    assert profile.peak_before(100.0) == pytest.approx(rates[t < 100.0].max())
+    assert profile.peak_before(200.0) == pytest.approx(rates[t < 200.0].max())
+    assert profile.peak_before(200.0) > 1.5 * profile.peak_before(100.0)  # the spike at 120 s counts
+    assert profile.peak_before(0.0) == pytest.approx(rates[0])  # the rate at t = 0 at least
+
+
+def test_a_run_into_high_traffic_starts_with_every_elastic_policy_sized_for_it(make_cfg):
+    starts = {}
+    for name in ("hpa", "predictive", "q_learning"):
+        cfg = make_cfg(f"policy={name}", "scenario.duration_s=600", "scenario.workload.base_rate_rps=40",
+                       "scenario.workload.spikes=[]")
+        workload = build_workload(cfg.scenario, cfg.seed)
+        result = simulate_world(cfg.world, cfg.scenario, cfg.controller, build(cfg.policy, "policy"),
+                                build(cfg.forecaster, "forecaster"), workload, cfg.seed)
+        starts[name] = int(result.ticks["replicas_ready"].iloc[0])
+        assert result.ticks["sla_compliance"].iloc[0] >= cfg.scenario.slo.target_compliance, name
+    assert len(set(starts.values())) == 1 and starts["hpa"] > 1, starts
 
 
 # -- in the simulator --------------------------------------------------------

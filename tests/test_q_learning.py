@@ -33,7 +33,7 @@ DEFAULT_ACTIONS = ["hold", "-1", "x1.0", "x1.2", "x1.5", "x2.0"]
 def context(**overrides) -> PolicyContext:
     values = dict(fleet_field="world.fleet", min_replicas=1, max_replicas=10, slots_per_replica=16,
                   mean_service_s=2.675, cold_start_s=90.0, tick_s=60.0, slo_latency_s=30.0, slo_target=0.99,
-                  peak_rate_rps=12.0, mean_rate_rps=8.0, rng=np.random.default_rng(0))
+                  peak_rate_rps=12.0, mean_rate_rps=8.0, initial_rate_rps=8.0, rng=np.random.default_rng(0))
     return PolicyContext(**{**values, **overrides})
 
 

@@ -198,9 +198,9 @@ class AutoscaleMDP:
                                 c.slots_per_replica, c.slo_latency_s, c.slo_target, max_replicas=10**6)
 
     def initial_replicas(self) -> int:
-        """The Erlang C size for the planned mean rate, within the fleet's bounds."""
-        c = self.context
-        return self.bounded(self.needed(c.mean_rate_rps))
+        """The Erlang C size for the starting traffic (``initial_rate_rps``),
+        within the fleet's bounds: every elastic policy's start."""
+        return self.bounded(self.needed(self.context.initial_rate_rps))
 
     def bounded(self, target: int) -> int:
         return min(max(target, self.context.min_replicas), self.context.max_replicas)

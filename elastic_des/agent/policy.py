@@ -118,7 +118,7 @@ class QLearningPolicy(Policy):
         self._previous: Optional[tuple[int, int]] = None
 
     def initial_replicas(self) -> int:
-        """``initial_replicas``, or the Erlang C size for the planned mean rate."""
+        """``initial_replicas``, or the Erlang C size for the starting traffic."""
         return self.initial if self.initial is not None else self.mdp.initial_replicas()
 
     def decide(self, obs: Observation) -> Decision:
@@ -233,7 +233,8 @@ class QLearningConfig:
     reward: reward weights, used when training.
     cooldown_s: how long a scaling move counts as recent (state and reward).
     initial_replicas: warm replicas at t=0; null sizes them by Erlang C for
-    the scenario's planned mean rate.
+    the starting traffic (the planned peak until the first decision's
+    replicas are ready), as every elastic policy does.
     untrained: start from an all-zero table instead of a model (it falls
     back to the predictive rule in every state until trained); the starting
     point of training.

@@ -145,6 +145,10 @@ class OnOffRateProfile:
     def mean_rps(self) -> float:
         return self.base.mean_rps
 
+    def peak_before(self, end_s: float) -> float:
+        # The level to start from, not a burst: whether one is on at t = 0 is not planned.
+        return self.base.peak_before(end_s)
+
 
 def client_mixture_chunks(trace: ClientTrace, first_window: int, window_s: float, rate_scale: float,
                           duration_s: float, rng: np.random.Generator, field: str) -> Iterator[np.ndarray]:

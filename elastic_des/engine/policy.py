@@ -16,6 +16,7 @@ import numpy as np
 
 from elastic_des.engine.clairvoyant import OraclePlan
 from elastic_des.engine.observation import Observation
+from elastic_des.theory import replicas_for_slo
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class PolicyContext:
 
     peak_rate_rps is the scenario's planned peak: a static fleet is sized
     for it, as an operator sizes a fixed fleet from a capacity plan.
+    initial_rate_rps is the planned peak rate until the first decision's
+    replicas can serve (``tick_s + cold_start_s``): the traffic at the
+    start, for which the fleet at t = 0 is sized as if it had been scaled
+    before the run (a run does not start at the minimum fleet into a
+    running service's traffic).
     fleet_field is the config path of the fleet, for error messages.
     mean_service_s, service_scv: the analytic prior of the service time per
     request (from the trace's own request sizes when replaying a timestamps
@@ -54,6 +60,7 @@ class PolicyContext:
     slo_target: float
     peak_rate_rps: float
     mean_rate_rps: float
+    initial_rate_rps: float
     rng: np.random.Generator
     service_scv: float = 1.0
     future: Optional[FutureRequests] = None
@@ -85,8 +92,12 @@ class Policy:
         self.context = context
 
     def initial_replicas(self) -> int:
-        """Warm replicas at t=0."""
-        return self.context.min_replicas
+        """Warm replicas at t=0: by default the Erlang C size for the
+        starting traffic (``context.initial_rate_rps``), within the fleet's
+        bounds, the same for every elastic policy."""
+        c = self.context
+        return self.bounded(replicas_for_slo(c.initial_rate_rps, c.mean_service_s, c.slots_per_replica,
+                                             c.slo_latency_s, c.slo_target, max_replicas=10**6), {})
 
     def decide(self, obs: Observation) -> Decision:
         raise NotImplementedError

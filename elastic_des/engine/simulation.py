@@ -109,6 +109,7 @@ def policy_context(world, scenario, controller, workload: Requests, seed: int, f
         slo_target=scenario.slo.target_compliance,
         peak_rate_rps=workload.profile.peak_rps,
         mean_rate_rps=workload.profile.mean_rps,
+        initial_rate_rps=workload.profile.peak_before(controller.tick_s + model.cold_start_s),
         rng=rng_streams.stream(seed, f"policy/{world.name}"),
         service_scv=prior_scv,
         future=future,

@@ -66,6 +66,11 @@ class RateProfile:
     def mean_rps(self) -> float:
         return float(self.grid()[1].mean())
 
+    def peak_before(self, end_s: float) -> float:
+        """The highest rate on the grid before ``end_s`` (the rate at t = 0 at least)."""
+        t, rates = self.grid()
+        return float(rates[: max(1, int(np.searchsorted(t, end_s)))].max())
+
 
 class SyntheticRateProfile(RateProfile):
     """Base rate × diurnal × weekly × trend × spikes × noise (see WorkloadConfig)."""

@@ -44,7 +44,7 @@ class ThresholdPolicy(Policy):
         self.last_change_s = -float("inf")
 
     def initial_replicas(self) -> int:
-        return self.context.min_replicas if self.initial is None else self.initial
+        return super().initial_replicas() if self.initial is None else self.initial
 
     def decide(self, obs: Observation) -> Decision:
         current = obs.target_replicas
