@@ -14,17 +14,20 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 
 from elastic_des.app import run
 from elastic_des.engine.traces import RequestColumns, load_request_trace
 from elastic_des.errors import ConfigError
-from elastic_des.scenario_config import TraceConfig
+from elastic_des.scenario_config import TraceConfig, WorkloadConfig
 from scenario_yaml import scenario_overrides
 
 # Out of order in the file: the loader sorts by time.
@@ -236,3 +239,11 @@ def test_layout_settings_apply_only_to_timestamps(make_cfg, tmp_path, trace_form
     text = replay_fails(make_cfg, tmp_path, {"path": path, "format": trace_format, setting: value})
     assert_names(text, f"scenario.workload.trace.{setting} = {value!r}", "only to format timestamps", trace_format)
 
+
+def test_readme_examples_are_valid_settings():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "time_column" in b]
+    assert [yaml.safe_load(b)["workload"]["trace"]["time_unit"] for b in blocks] == ["s", "ms"]
+    for block in blocks:
+        workload = OmegaConf.merge(OmegaConf.structured(WorkloadConfig), yaml.safe_load(block)["workload"])
+        RequestColumns.of(workload.trace).check("timestamps", "scenario.workload.trace")
