@@ -40,7 +40,10 @@ Scenarios: names from ``scenarios/`` (``SUITE`` by default: the standard
 four, three bursty ones and two replays of trace files that training never
 sees) and ``--trace path:format[:time_compression[:rate_scale]]`` replays of
 trace files (``rates`` files are scaled to ``--trace-rate`` req/s mean unless
-a scale is given; untuned rules there).
+a scale is given; untuned rules there). A ``timestamps`` file given so is read
+with the ``TraceConfig`` defaults, the Azure layout; to benchmark a trace in
+another layout (BurstGPT, Mooncake), write a scenario YAML that names its
+columns and ``time_unit`` (README, "Workloads") and pass it to ``--scenarios``.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def trace_scenario(spec: str, mean_rps: float) -> tuple[str, tuple[str, list[str
         overrides.append(f"scenario.duration_s={span / compression:g}")
         base = "azure_conv"
     # Compression in the name: two speeds of one file are two suite entries, not one.
-    stem = path.name.removesuffix(".gz").removesuffix(".csv")
+    stem = path.name.removesuffix(".gz").removesuffix(".csv").removesuffix(".jsonl")
     name = stem.replace("_aggregate_rate", "") + ("" if compression == 1.0 else f"@{compression:g}x")
     return name, (base, overrides + [f"scenario.name={name}"])
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from elastic_des.engine.windows import CANDIDATE_BUDGET, WINDOW_S
-from elastic_des.engine.traces import load_aggregate_rates, load_request_trace
+from elastic_des.engine.traces import RequestColumns, load_aggregate_rates, load_request_trace
 from elastic_des.engine.workload import run_rate_windows, validated_trace_path
 
 # Peak resident bytes per request of the window being simulated, both worlds:
@@ -89,7 +89,7 @@ def _trace(trace_cfg, duration_s: float) -> Demand:
     source = (f"scenario.workload.trace.rate_scale = {trace_cfg.rate_scale!r}, time_compression = "
               f"{trace_cfg.time_compression!r}, scenario.duration_s = {duration_s!r}")
     if trace_cfg.format == "timestamps":
-        trace = load_request_trace(path)
+        trace = load_request_trace(path, RequestColumns.of(trace_cfg))
         run_s = (trace.time_s[trace.time_s >= trace_cfg.start_s] - trace_cfg.start_s) / trace_cfg.time_compression
         run_s = run_s[run_s < duration_s]
         requests = len(run_s) * trace_cfg.rate_scale

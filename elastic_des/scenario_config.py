@@ -40,19 +40,34 @@ class SpikeConfig:
 class TraceConfig:
     """Replay of a real trace instead of the synthetic rate profile.
 
-    format: ``timestamps`` (one row per request, Azure LLM inference 2023
-    columns ``TIMESTAMP, ContextTokens, GeneratedTokens``), ``rates``
+    format: ``timestamps`` (one row per request: its arrival time and its
+    prompt and output token counts, in the columns named below), ``rates``
     (per-window aggregate rates, ServeGen columns
     ``window_start_s, total_rate_rps``; arrivals are sampled from them) or
     ``clients`` (ServeGen per-client rates, inter-arrival CVs and families,
     ``window_start_s, client, rate_rps, interarrival_cv, family``; replayed
     as a mixture of renewal processes).
-    path: a CSV file; a bare file name is looked up in the traces shipped
+    path: a CSV file (``.csv``, ``.csv.gz``); for ``timestamps`` also JSON
+    Lines (``.jsonl``, ``.jsonl.gz``: one object per line, the column names
+    below are its keys). A bare file name is looked up in the traces shipped
     with the package. null: no trace, the synthetic profile.
     time_compression: play the trace this many times faster (the same
     requests in 1/x of the time, so the rate rises x-fold).
     rate_scale: multiply the request rate (after compression) by this.
     start_s: skip this much trace time (before compression) at the start.
+
+    Only for ``timestamps`` (other formats refuse them), the layout of the
+    file; the defaults read the Azure LLM inference traces (2023 and 2024);
+    other columns are ignored:
+    time_column, prompt_column, output_column: the columns (JSON keys)
+    holding each request's arrival time, prompt tokens and output tokens,
+    e.g. BurstGPT's ``Timestamp``, ``Request tokens``, ``Response tokens``;
+    Mooncake's ``timestamp``, ``input_length``, ``output_length``.
+    time_unit: ``datetime`` (ISO-8601, e.g. ``2023-11-16 18:17:03.979``),
+    ``s``, ``ms`` or ``us`` (numbers in seconds, milliseconds,
+    microseconds: BurstGPT ``s``, Mooncake ``ms``), or ``auto``: seconds if
+    the first request's time is a plain number, else datetimes. Only
+    differences matter: the first request arrives at t = 0.
     """
 
     path: Optional[str] = None
@@ -60,6 +75,10 @@ class TraceConfig:
     time_compression: float = 1.0
     rate_scale: float = 1.0
     start_s: float = 0.0
+    time_column: str = "TIMESTAMP"
+    prompt_column: str = "ContextTokens"
+    output_column: str = "GeneratedTokens"
+    time_unit: str = "auto"
 
 
 @dataclass

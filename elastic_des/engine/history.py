@@ -43,7 +43,7 @@ import numpy as np
 
 from elastic_des import rng as rng_streams
 from elastic_des.errors import require, require_non_negative, require_positive
-from elastic_des.engine.traces import load_aggregate_rates, load_request_trace
+from elastic_des.engine.traces import RequestColumns, load_aggregate_rates, load_request_trace
 from elastic_des.engine.workload import (
     GRID_S,
     PiecewiseRateProfile,
@@ -106,7 +106,7 @@ def warmup_history(scenario, tick_s: float, seed: int, days: float, trace_warmup
 def _replayed_span(trace_cfg, path, duration_s: float, tick_s: float, rng: np.random.Generator) -> np.ndarray:
     """Observed rate per whole tick of the part of the trace the run replays."""
     if trace_cfg.format == "timestamps":
-        trace = load_request_trace(path)
+        trace = load_request_trace(path, RequestColumns.of(trace_cfg))
         run_s = (trace.time_s - trace_cfg.start_s) / trace_cfg.time_compression
         run_s = run_s[(run_s >= 0) & (run_s < duration_s)]
         span_s = min(duration_s, float(run_s.max()) if len(run_s) else 0.0)
@@ -161,7 +161,7 @@ def _rate_trace_past(trace_cfg, path, span_s: float) -> RateProfile:
 
 def _counted_past(trace_cfg, path, ticks: int, tick_s: float) -> np.ndarray:
     """Requests of a timestamp trace before ``start_s``, per tick of run time."""
-    trace = load_request_trace(path)
+    trace = load_request_trace(path, RequestColumns.of(trace_cfg))
     # Run time of each request: negative before the run starts.
     run_s = (trace.time_s - trace_cfg.start_s) / trace_cfg.time_compression
     available = min(ticks, int(math.floor(trace_cfg.start_s / trace_cfg.time_compression / tick_s)))

@@ -1,10 +1,20 @@
 """Reading real request traces, with errors that name the file, row and column.
 
-Two formats are supported:
+Three formats are supported:
 
-* ``timestamps``: one row per request, as in the Azure LLM inference traces
-  2023 (``TIMESTAMP, ContextTokens, GeneratedTokens``). Request sizes come
-  from the trace.
+* ``timestamps``: one row per request, its arrival time and its prompt and
+  output token counts; request sizes come from the trace. The columns are
+  named by :class:`RequestColumns` (``scenario.workload.trace.time_column``,
+  ``prompt_column``, ``output_column``); the defaults are the Azure LLM
+  inference traces' (2023 and 2024: ``TIMESTAMP, ContextTokens,
+  GeneratedTokens``, ISO-8601 datetimes). Other services publish other
+  layouts: BurstGPT (``Timestamp`` in seconds since the trace start,
+  ``Request tokens``, ``Response tokens``) and Mooncake / Kimi (JSON Lines,
+  ``timestamp`` in milliseconds, ``input_length``, ``output_length``) read
+  by naming their columns and ``time_unit``. Only differences of times
+  matter: the first request arrives at 0. A ``.csv`` file is read as CSV
+  (the header is row 1), a ``.jsonl`` file as JSON Lines (one object per
+  line; line n is row n); other columns or keys are ignored.
 * ``rates``: aggregate request rates per window, as in the ServeGen data
   (``window_start_s, total_rate_rps``). Arrivals are sampled from the rates.
 * ``clients``: per window and client, the client's rate, inter-arrival CV and
@@ -12,17 +22,21 @@ Two formats are supported:
   (``window_start_s, client, rate_rps, interarrival_cv, family``; further
   columns such as the family's ``shape, scale`` are ignored: the renewal
   process is rebuilt from rate and CV). Replayed as a mixture of renewal
-  processes (:mod:`elastic_des.engine.arrivals`). A ``.csv.gz`` file is read
-  as gzip.
+  processes (:mod:`elastic_des.engine.arrivals`).
 
+A file ending in ``.gz`` is read as gzip.
 Traces shipped with the package live in ``elastic_des/data/traces`` (see the
 LICENSE notes there); a bare file name is looked up there.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,7 +45,9 @@ from elastic_des.engine.distributions import INTERARRIVAL_FAMILIES, WEIBULL_MIN_
 from elastic_des.errors import ConfigError
 
 PACKAGED_TRACES = Path(__file__).resolve().parent.parent / "data" / "traces"
-TIMESTAMP_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+TIME_UNITS = ("auto", "datetime", "s", "ms", "us")
+PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6}
+CSV_SUFFIXES, JSONL_SUFFIXES = (".csv", ".csv.gz"), (".jsonl", ".jsonl.gz")
 RATE_COLUMNS = ("window_start_s", "total_rate_rps")
 CLIENT_COLUMNS = ("window_start_s", "client", "rate_rps", "interarrival_cv", "family")
 
@@ -66,45 +82,150 @@ def resolve_trace_path(path: str, field: str = "scenario.workload.trace.path") -
     raise ConfigError(f"{field} = {path!r}: no such file (traces shipped with the package: {shipped})")
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def _check_columns(path: Path, found: Sequence[str], columns: Sequence[str], fields: Sequence[str] = ()) -> None:
+    """Every one of ``columns`` is among those ``found``; ``fields`` name the
+    config fields that set them, for the message."""
+    missing = [i for i, column in enumerate(columns) if column not in found]
+    if missing:
+        own = "column in" if len(missing) == 1 else "columns in"
+        fix = f"; name the file's own {own} {', '.join(fields[i] for i in missing)}" if fields else ""
+        raise ConfigError(f"trace {path}: missing column(s) {[columns[i] for i in missing]}; "
+                          f"expected {list(columns)}, found {list(found)}{fix}")
+
+
+def _read_csv(path: Path, columns: Sequence[str], fields: Sequence[str] = ()) -> pd.DataFrame:
+    """The file's cells as strings, indexed by their row in the file (the header is row 1)."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ConfigError(f"trace {path}: not a readable CSV file ({exc})") from exc
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ConfigError(f"trace {path}: missing column(s) {missing}; expected {list(columns)}, found {list(frame.columns)}")
+    _check_columns(path, list(frame.columns), columns, fields)
     if frame.empty:
         raise ConfigError(f"trace {path}: has a header but no rows")
+    frame.index = pd.RangeIndex(2, len(frame) + 2)
     return frame
 
 
-def _numeric_column(frame: pd.DataFrame, path: Path, column: str, minimum: float) -> np.ndarray:
+def _read_jsonl(path: Path, columns: Sequence[str], fields: Sequence[str]) -> pd.DataFrame:
+    """``columns`` of a JSON Lines file as strings (as a CSV file's cells are),
+    indexed by line; blank lines are skipped."""
+    values: dict[str, list[str]] = {column: [] for column in columns}
+    rows: list[int] = []
+    try:
+        packed = path.name.lower().endswith(".gz")
+        with (gzip.open(path, "rt", encoding="utf-8") if packed else path.open(encoding="utf-8")) as lines:
+            for row, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"trace {path}: row {row}: not JSON ({exc.msg}): {line.strip()[:80]!r}") from exc
+                if not isinstance(record, dict):
+                    raise ConfigError(f"trace {path}: row {row}: not a JSON object: {line.strip()[:80]!r}")
+                if not rows:  # the first record shows the file's keys
+                    _check_columns(path, list(record), columns, fields)
+                for column in columns:
+                    if column not in record:
+                        raise ConfigError(f"trace {path}: row {row} column {column}: missing (keys found: {list(record)})")
+                    value = record[column]
+                    values[column].append(value if isinstance(value, str) else json.dumps(value))
+                rows.append(row)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"trace {path}: not a readable JSON Lines file ({exc})") from exc
+    if not rows:
+        raise ConfigError(f"trace {path}: no rows")
+    return pd.DataFrame(values, index=rows, dtype=str)
+
+
+def _numeric_column(frame: pd.DataFrame, path: Path, column: str, minimum: float, note: str = "") -> np.ndarray:
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values) | (values < minimum)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ConfigError(
-            f"trace {path}: row {row + 2} column {column} = {frame[column].iloc[row]!r}: "
-            f"must be a number >= {minimum:g}"
+            f"trace {path}: row {frame.index[row]} column {column} = {frame[column].iloc[row]!r}: "
+            f"must be a number >= {minimum:g}{note}"
         )
     return values
 
 
-def load_request_trace(path: Path) -> RequestTrace:
-    """Load an Azure-format timestamp trace, sorted by time."""
-    frame = _read_csv(path, TIMESTAMP_COLUMNS)
-    stamps = pd.to_datetime(frame["TIMESTAMP"], errors="coerce", format="ISO8601")
-    bad = stamps.isna().to_numpy()
+@dataclass(frozen=True)
+class RequestColumns:
+    """Where a ``timestamps`` trace keeps each request's arrival time and token
+    counts, and the unit of the times. Fields are named as in ``TraceConfig``;
+    the defaults are the Azure LLM inference layout.
+
+    time_unit: ``datetime`` (ISO-8601 timestamps), ``s``, ``ms`` or ``us``
+    (numbers), or ``auto``: numbers in seconds if the first request's time is
+    a plain number, else datetimes. A plain number is never read as a date.
+    """
+
+    time_column: str = "TIMESTAMP"
+    prompt_column: str = "ContextTokens"
+    output_column: str = "GeneratedTokens"
+    time_unit: str = "auto"
+
+    @classmethod
+    def of(cls, trace_cfg) -> RequestColumns:
+        """The layout a ``TraceConfig`` sets."""
+        return cls(**{f.name: getattr(trace_cfg, f.name) for f in dataclasses.fields(cls)})
+
+    def check(self, trace_format: str, field: str) -> None:
+        """Only a ``timestamps`` trace at config path ``field`` sets a layout, and a known time unit."""
+        if trace_format != "timestamps":
+            for name, default in dataclasses.asdict(RequestColumns()).items():
+                if getattr(self, name) != default:
+                    raise ConfigError(f"{field}.{name} = {getattr(self, name)!r}: applies only to format timestamps, "
+                                      f"not {trace_format}; remove it (default {default!r})")
+        if self.time_unit not in TIME_UNITS:
+            raise ConfigError(f"{field}.time_unit = {self.time_unit!r}: must be one of {', '.join(TIME_UNITS)}")
+
+
+def _read_requests(path: Path, columns: RequestColumns, field: str) -> pd.DataFrame:
+    names = (columns.time_column, columns.prompt_column, columns.output_column)
+    fields = [f"{field}.{name}" for name in ("time_column", "prompt_column", "output_column")]
+    suffix = path.name.lower()
+    if suffix.endswith(CSV_SUFFIXES):
+        return _read_csv(path, names, fields)
+    if suffix.endswith(JSONL_SUFFIXES):
+        return _read_jsonl(path, names, fields)
+    raise ConfigError(f"{field}.path = {str(path)!r}: a timestamps trace must end in one of "
+                      f"{', '.join(CSV_SUFFIXES + JSONL_SUFFIXES)} (CSV or JSON Lines)")
+
+
+def _seconds(frame: pd.DataFrame, path: Path, columns: RequestColumns, field: str) -> np.ndarray:
+    """Each request's time, in seconds since the first request."""
+    column, unit = columns.time_column, columns.time_unit
+    values = frame[column]
+    numbers = pd.to_numeric(values, errors="coerce")
+    why = f"{field}.time_unit = {unit!r}"
+    if unit == "auto":
+        unit = "datetime" if np.isnan(numbers.iloc[0]) else "s"
+        why += f" and row {frame.index[0]} is {'not ' if unit == 'datetime' else ''}a number"
+    if unit != "datetime":
+        seconds = _numeric_column(frame, path, column, 0, f" (a time in {unit}: {why})")
+        return (seconds - seconds.min()) / PER_SECOND[unit]
+    # In UTC, so that times with different offsets (or none, taken as UTC) compare.
+    stamps = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+    bad = (stamps.isna() | numbers.notna()).to_numpy()  # a plain number is never a date
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ConfigError(
-            f"trace {path}: row {row + 2} column TIMESTAMP = {frame['TIMESTAMP'].iloc[row]!r}: "
-            "not a timestamp (expected e.g. 2023-11-16 18:17:03.979)"
+            f"trace {path}: row {frame.index[row]} column {column} = {values.iloc[row]!r}: not an ISO-8601 "
+            f"timestamp such as 2023-11-16 18:17:03.979 ({why}; set it to s, ms or us for numbers)"
         )
-    seconds = (stamps - stamps.min()).dt.total_seconds().to_numpy()
-    prompt = _numeric_column(frame, path, "ContextTokens", 0)
-    output = _numeric_column(frame, path, "GeneratedTokens", 0)
+    return (stamps - stamps.min()).dt.total_seconds().to_numpy()
+
+
+def load_request_trace(path: Path, columns: RequestColumns = RequestColumns(),
+                       field: str = "scenario.workload.trace") -> RequestTrace:
+    """Load a ``timestamps`` trace laid out as ``columns`` (the ``TraceConfig``
+    at config path ``field`` sets them), sorted by time."""
+    frame = _read_requests(path, columns, field)
+    seconds = _seconds(frame, path, columns, field)
+    prompt = _numeric_column(frame, path, columns.prompt_column, 0)
+    output = _numeric_column(frame, path, columns.output_column, 0)
     order = np.argsort(seconds, kind="stable")
     return RequestTrace(seconds[order], prompt[order], output[order])
 

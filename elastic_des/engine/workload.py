@@ -30,6 +30,7 @@ from elastic_des.engine.windows import (
 )
 from elastic_des.engine.traces import (
     RateTrace,
+    RequestColumns,
     load_client_trace,
     load_rate_trace,
     load_request_trace,
@@ -182,7 +183,7 @@ def _token_counts(values: np.ndarray) -> np.ndarray:
 
 
 def _replay_timestamps(trace_cfg, path, duration_s: float, rng: np.random.Generator, field: str):
-    trace = load_request_trace(path)
+    trace = load_request_trace(path, RequestColumns.of(trace_cfg), field)
     keep = trace.time_s >= trace_cfg.start_s
     time_s = (trace.time_s[keep] - trace_cfg.start_s) / trace_cfg.time_compression
     prompt, output = trace.prompt_tokens[keep], trace.output_tokens[keep]
@@ -218,6 +219,7 @@ def validated_trace_path(trace_cfg, field: str) -> Path:
     require_non_negative(f"{field}.start_s", trace_cfg.start_s)
     require(trace_cfg.format in TRACE_FORMATS, f"{field}.format", trace_cfg.format,
             f"must be one of {', '.join(TRACE_FORMATS)}")
+    RequestColumns.of(trace_cfg).check(trace_cfg.format, field)
     return resolve_trace_path(trace_cfg.path, f"{field}.path")
 
 
