@@ -34,7 +34,10 @@ The dominance check then asks, per scenario, whether q_learning
    no more often than the median tuned baseline (the median baseline when
    none is tuned); the numbers also give all reversals, however far apart,
 
-and prints PASS/FAIL with the numbers.
+and prints PASS/FAIL with the numbers. A run whose configuration does not
+fit its scenario (a ConfigError, such as a static fleet for the peak above
+``world.fleet.max_replicas``) is listed with its message under the table,
+its cells ``–``; the rest of the suite runs.
 
 Scenarios: names from ``scenarios/`` (``SUITE`` by default: the standard
 four, three bursty ones and two replays of trace files that training never
@@ -66,6 +69,7 @@ sys.path.insert(0, str(ROOT))
 from elastic_des.analysis.tuning import tuned_config_path  # noqa: E402
 from elastic_des.app import CONF_DIR, run  # noqa: E402
 from elastic_des.engine.traces import load_aggregate_rates, load_request_trace  # noqa: E402
+from elastic_des.errors import ConfigError  # noqa: E402
 
 BASELINES = ["static", "threshold", "hpa", "kpa", "predictive"]
 TUNABLE = ["threshold", "hpa", "kpa", "predictive"]
@@ -133,6 +137,9 @@ def merged_runs(new: pd.DataFrame, included: list[pd.DataFrame]) -> pd.DataFrame
     return runs.drop_duplicates(["scenario", "policy", "seed"], keep="last").reset_index(drop=True)
 
 
+METRICS = ("sla", "p99_s", "cost_usd", "oracle_ratio", "actions", "reversals", "flaps")
+
+
 def one_run(scenario: str, base: str, overrides: list[str], policy: str, config: str, seed: int,
             slo_target: float, agent_overrides: tuple[str, ...] = ()) -> dict:
     from hydra import compose, initialize_config_dir
@@ -144,7 +151,11 @@ def one_run(scenario: str, base: str, overrides: list[str], policy: str, config:
             f"scenario.slo.target_compliance={slo_target}", "output.progress=false", "output.report=false",
             "output.requests=false", *(agent_overrides if policy == AGENT else ())])
     start = time.perf_counter()
-    summary = run(cfg)
+    try:
+        summary = run(cfg)
+    except ConfigError as exc:  # this policy does not fit this scenario: say why, run the rest of the suite
+        return {"scenario": scenario, "policy": policy, "seed": seed, **{column: math.nan for column in METRICS},
+                "wall_s": time.perf_counter() - start, "error": str(exc)}
     return {"scenario": scenario, "policy": policy, "seed": seed, "sla": summary["sla/compliance"],
             "p99_s": summary["latency/p99_s"], "cost_usd": summary["cost/usd"],
             "oracle_ratio": summary.get("cost/oracle_ratio", math.nan), "actions": summary["scaling/actions"],
@@ -169,7 +180,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (scenario, policy), group in runs.groupby(["scenario", "policy"], sort=False):
         row = {"scenario": scenario, "policy": policy, "seeds": len(group)}
-        for column in ("sla", "p99_s", "cost_usd", "oracle_ratio", "actions", "reversals", "flaps"):
+        for column in METRICS:
             row[column], row[f"{column}_ci"] = mean_ci(group[column])
         rows.append(row)
     return pd.DataFrame(rows)
@@ -252,9 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     for row in Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
             delayed(one_run)(*job, args.slo_target, tuple(args.agent_overrides)) for job in jobs):
         rows.append(row)  # progress on stderr, so the table on stdout stays clean
+        outcome = f"ERROR {row['error']}" if "error" in row else f"SLA {row['sla']:.4f}, {row['cost_usd']:.1f} USD"
         print(f"[{len(rows)}/{len(jobs)}] {row['scenario']} {row['policy']} seed {row['seed']}: "
-              f"SLA {row['sla']:.4f}, {row['cost_usd']:.1f} USD ({row['wall_s']:.0f} s; "
-              f"{time.perf_counter() - start_wall:.0f} s so far)", file=sys.stderr, flush=True)
+              f"{outcome} ({row['wall_s']:.0f} s; {time.perf_counter() - start_wall:.0f} s so far)",
+              file=sys.stderr, flush=True)
     rows.sort(key=lambda r: jobs_order[(r["scenario"], r["policy"], r["seed"])])  # the table's order
     runs = merged_runs(pd.DataFrame(rows), [pd.read_csv(p) for p in args.include])
     if args.csv:
@@ -264,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(jobs)} runs, {args.seeds} seeds, SLO target {args.slo_target}, "
           f"{time.perf_counter() - start_wall:.0f} s wall, {runs['wall_s'].sum():.0f} s of runs\n")
     print_table(table)
+    if "error" in runs:
+        failed = runs.dropna(subset=["error"]).drop_duplicates(["scenario", "policy", "error"])
+        print(f"\nfailed runs: {runs['error'].notna().sum()} (– in the table)")
+        for r in failed.itertuples():
+            print(f"- {r.scenario} {r.policy}: {r.error}")
     checks = dominance(table, [f"{rule}_tuned" for rule in TUNABLE], args.slo_target)
     print("\n## q_learning dominance check\n")
     print("| scenario | check | result | numbers |")

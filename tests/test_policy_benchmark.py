@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from elastic_des.engine.traces import load_aggregate_rates, load_request_trace
+from elastic_des.errors import ConfigError
 
 SPEC = importlib.util.spec_from_file_location("policies_benchmark",
                                               Path(__file__).resolve().parent.parent / "benchmarks" / "policies.py")
@@ -130,3 +131,22 @@ def test_a_clients_trace_is_scaled_like_its_aggregate_rates():
     assert aggregate.rate_rps.mean() * 4 * float(values["scenario.workload.trace.rate_scale"]) == \
         pytest.approx(20.0, rel=1e-5)
     assert float(values["scenario.duration_s"]) == pytest.approx(len(aggregate.rate_rps) * aggregate.window_s / 4)
+
+
+def test_a_run_whose_config_does_not_fit_is_reported_and_the_suite_goes_on(monkeypatch, capsys):
+    # A static fleet for a 1,500 req/s peak is over max_replicas: that run says so,
+    # and the other policies of the suite still run and are tabled.
+    def run(cfg):
+        if cfg.policy._target_.endswith("StaticPolicy"):
+            raise ConfigError("policy.replicas = 113: outside world.fleet [min_replicas, max_replicas] = [1, 64]")
+        return {"sla/compliance": 0.999, "latency/p99_s": 9.0, "cost/usd": 10.0, "cost/oracle_ratio": 1.1,
+                "scaling/actions": 3, "scaling/direction_changes": 1, "scaling/flaps": 0}
+
+    monkeypatch.setattr(bench, "run", run)
+    assert bench.main(["--scenarios", "default", "--seeds", "1", "--jobs", "1",
+                       "--policies", "static", "hpa_tuned"]) == 0
+    out = capsys.readouterr()
+    assert "default static seed 0: ERROR policy.replicas = 113" in out.err
+    assert "| default | static | – | – | – |" in out.out
+    assert "| default | hpa_tuned | 0.9990 | 9.0 | 10.0 |" in out.out
+    assert "failed runs: 1 (– in the table)\n- default static: policy.replicas = 113" in out.out
