@@ -83,9 +83,6 @@ class _SteppedPolicy(Policy):
         super().reset(context)
         self.mdp.reset(context)
 
-    def initial_replicas(self) -> int:
-        return self.mdp.initial_replicas()
-
     def decide(self, obs: Observation) -> Decision:
         step = self.mdp.observe(obs)
         details = self.mdp.details(step)

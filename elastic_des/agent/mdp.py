@@ -197,11 +197,6 @@ class AutoscaleMDP:
         return replicas_for_slo(rate_rps, c.mean_service_s if service_s is None else service_s,
                                 c.slots_per_replica, c.slo_latency_s, c.slo_target, max_replicas=10**6)
 
-    def initial_replicas(self) -> int:
-        """The Erlang C size for the starting traffic (``initial_rate_rps``),
-        within the fleet's bounds: every elastic policy's start."""
-        return self.bounded(self.needed(self.context.initial_rate_rps))
-
     def bounded(self, target: int) -> int:
         return min(max(target, self.context.min_replicas), self.context.max_replicas)
 

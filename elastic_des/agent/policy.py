@@ -119,7 +119,7 @@ class QLearningPolicy(Policy):
 
     def initial_replicas(self) -> int:
         """``initial_replicas``, or the Erlang C size for the starting traffic."""
-        return self.initial if self.initial is not None else self.mdp.initial_replicas()
+        return self.initial if self.initial is not None else super().initial_replicas()
 
     def decide(self, obs: Observation) -> Decision:
         step = self.mdp.observe(obs)
