@@ -41,7 +41,8 @@ class TraceConfig:
     """Replay of a real trace instead of the synthetic rate profile.
 
     format: ``timestamps`` (one row per request: its arrival time and its
-    prompt and output token counts, in the columns named below), ``rates``
+    prompt and output token counts, in the columns set below; or its
+    arrival time only, the sizes drawn), ``rates``
     (per-window aggregate rates, ServeGen columns
     ``window_start_s, total_rate_rps``; arrivals are sampled from them) or
     ``clients`` (ServeGen per-client rates, inter-arrival CVs and families,
@@ -57,12 +58,24 @@ class TraceConfig:
     start_s: skip this much trace time (before compression) at the start.
 
     Only for ``timestamps`` (other formats refuse them), the layout of the
-    file; the defaults read the Azure LLM inference traces (2023 and 2024);
-    other columns are ignored:
+    file; other columns are ignored:
     time_column, prompt_column, output_column: the columns (JSON keys)
     holding each request's arrival time, prompt tokens and output tokens,
-    e.g. BurstGPT's ``Timestamp``, ``Request tokens``, ``Response tokens``;
-    Mooncake's ``timestamp``, ``input_length``, ``output_length``.
+    or ``auto`` (the default): the file's one column named as a known public
+    LLM trace names it, ignoring case, spaces, underscores and hyphens
+    (:data:`elastic_des.engine.traces.COLUMN_ALIASES`). Time: TIMESTAMP
+    (Azure 2023 and 2024; BurstGPT's Timestamp, Mooncake's timestamp),
+    arrival_time, arrival_timestamp, time, ts, created_at, start_time.
+    Prompt: ContextTokens (Azure), Request tokens (BurstGPT), input_length
+    (Mooncake), prompt_tokens, input_tokens, prompt_len, input_len,
+    prompt_length, num_prompt_tokens. Output: GeneratedTokens, Response
+    tokens, output_length, output_tokens, completion_tokens, output_len,
+    num_output_tokens. No such column, or two, fail the run naming the
+    columns found: then name the column. ``prompt_column`` or
+    ``output_column`` null: the trace has no such counts; each request's
+    size is drawn from ``scenario.workload.prompt_tokens`` /
+    ``output_tokens`` (the arrivals still are the trace's). The time column
+    cannot be null.
     time_unit: ``datetime`` (ISO-8601, e.g. ``2023-11-16 18:17:03.979``),
     ``s``, ``ms`` or ``us`` (numbers in seconds, milliseconds,
     microseconds: BurstGPT ``s``, Mooncake ``ms``), or ``auto``: seconds if
@@ -75,9 +88,9 @@ class TraceConfig:
     time_compression: float = 1.0
     rate_scale: float = 1.0
     start_s: float = 0.0
-    time_column: str = "TIMESTAMP"
-    prompt_column: str = "ContextTokens"
-    output_column: str = "GeneratedTokens"
+    time_column: Optional[str] = "auto"
+    prompt_column: Optional[str] = "auto"
+    output_column: Optional[str] = "auto"
     time_unit: str = "auto"
 
 

@@ -4,7 +4,8 @@ The same five requests written as the Azure LLM inference trace (CSV, ISO-8601
 datetimes), as BurstGPT (CSV, float seconds since the trace start, extra
 columns) and as Mooncake (JSON Lines, milliseconds, extra keys), plain and
 gzipped, load to identical arrays once ``scenario.workload.trace`` names the
-columns and the time unit. Malformed files fail naming the file, the row as
+columns and the time unit (``tests/test_trace_autodetect.py``: or lets
+``auto`` find the columns). Malformed files fail naming the file, the row as
 the user sees it (a CSV header is row 1, a JSON Lines file's line n is row n),
 the column and the value; misused settings fail naming the field.
 """
@@ -35,6 +36,7 @@ OFFSETS_S = [0.0, 0.5, 3.0, 1.25, 2.0]
 PROMPTS = [374, 396, 0, 879, 91]
 OUTPUTS = [44, 109, 12, 1, 300]
 
+AZURE = RequestColumns("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 BURSTGPT = RequestColumns("Timestamp", "Request tokens", "Response tokens", "s")
 MOONCAKE = RequestColumns("timestamp", "input_length", "output_length", "ms")
 
@@ -67,7 +69,7 @@ def gzipped(path: Path) -> Path:
 
 
 LAYOUTS = {
-    "azure": (azure_csv, "azure.csv", RequestColumns()),
+    "azure": (azure_csv, "azure.csv", AZURE),
     "burstgpt": (burstgpt_csv, "burstgpt.csv", BURSTGPT),
     "mooncake": (mooncake_jsonl, "mooncake.jsonl", MOONCAKE),
 }
@@ -106,8 +108,8 @@ def test_datetimes_with_different_offsets_compare_in_utc(tmp_path):
     np.testing.assert_array_equal(load_request_trace(path).time_s, [0.0, 1.0, 2.0])
 
 
-def test_trace_config_defaults_are_the_azure_layout():
-    assert RequestColumns.of(TraceConfig()) == RequestColumns()
+def test_trace_config_defaults_are_auto():
+    assert RequestColumns.of(TraceConfig()) == RequestColumns("auto", "auto", "auto", "auto")
 
 
 # -- a whole run ----------------------------------------------------------
@@ -160,7 +162,7 @@ BURST_ROW = "0.5,ChatGPT,120,30,Conversation log\n"
         ("b.csv", "Time,Model,Request tokens,Response tokens\n0,ChatGPT,1,1\n", BURSTGPT,
          ["missing column", "'Timestamp'", "found ['Time', 'Model', 'Request tokens', 'Response tokens']",
           "scenario.workload.trace.time_column"]),
-        ("b.csv", BURST_HEADER + BURST_ROW, RequestColumns(),
+        ("b.csv", BURST_HEADER + BURST_ROW, AZURE,
          ["missing column", "'TIMESTAMP', 'ContextTokens', 'GeneratedTokens'", "'Request tokens'",
           "scenario.workload.trace.time_column, scenario.workload.trace.prompt_column, "
           "scenario.workload.trace.output_column"]),
@@ -178,7 +180,7 @@ BURST_ROW = "0.5,ChatGPT,120,30,Conversation log\n"
          RequestColumns("Timestamp", "Request tokens", "Response tokens"),
          ["row 3", "column Timestamp", "'noon'", "time_unit = 'auto' and row 2 is a number"]),
         ("a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.97,4,1\n1700000000,4,1\n",
-         RequestColumns(), ["row 3", "column TIMESTAMP", "'1700000000'", "not an ISO-8601 timestamp", "s, ms or us"]),
+         AZURE, ["row 3", "column TIMESTAMP", "'1700000000'", "not an ISO-8601 timestamp", "s, ms or us"]),
         ("m.jsonl", '{"timestamp": 0, "input_length": 5, "output_length": 1}\n'
                     '{"timestamp": 7, "input_length": -5, "output_length": 1}\n', MOONCAKE,
          ["row 2", "column input_length", "'-5'"]),
@@ -199,7 +201,7 @@ BURST_ROW = "0.5,ChatGPT,120,30,Conversation log\n"
         ("m.jsonl", "\n", MOONCAKE, ["no rows"]),
         ("m.txt", "whatever\n", MOONCAKE, ["scenario.workload.trace.path", ".csv, .csv.gz, .jsonl, .jsonl.gz"]),
     ],
-    ids=["missing-column", "azure-defaults-on-burstgpt", "non-numeric-tokens", "negative-tokens", "nan-tokens",
+    ids=["missing-column", "azure-names-on-burstgpt", "non-numeric-tokens", "negative-tokens", "nan-tokens",
          "inf-time", "negative-time", "unparseable-time", "number-among-datetimes", "jsonl-negative-tokens",
          "jsonl-unparseable-time", "jsonl-nan", "jsonl-missing-key", "jsonl-row-missing-key", "jsonl-bad-line",
          "jsonl-empty", "unknown-suffix"],
@@ -234,7 +236,8 @@ def test_unknown_time_unit(make_cfg, tmp_path):
 @pytest.mark.parametrize("trace_format, path", [("rates", "servegen_m-large_aggregate_rate.csv"),
                                                 ("clients", "servegen_deepseek-r1_clients.csv.gz")])
 @pytest.mark.parametrize("setting, value", [("time_column", "Timestamp"), ("prompt_column", "input_length"),
-                                            ("output_column", "output_length"), ("time_unit", "ms")])
+                                            ("output_column", "output_length"), ("time_unit", "ms"),
+                                            ("prompt_column", None)])
 def test_layout_settings_apply_only_to_timestamps(make_cfg, tmp_path, trace_format, path, setting, value):
     text = replay_fails(make_cfg, tmp_path, {"path": path, "format": trace_format, setting: value})
     assert_names(text, f"scenario.workload.trace.{setting} = {value!r}", "only to format timestamps", trace_format)
@@ -242,8 +245,11 @@ def test_layout_settings_apply_only_to_timestamps(make_cfg, tmp_path, trace_form
 
 def test_readme_examples_are_valid_settings():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "time_column" in b]
-    assert [yaml.safe_load(b)["workload"]["trace"]["time_unit"] for b in blocks] == ["s", "ms"]
-    for block in blocks:
-        workload = OmegaConf.merge(OmegaConf.structured(WorkloadConfig), yaml.safe_load(block)["workload"])
-        RequestColumns.of(workload.trace).check("timestamps", "scenario.workload.trace")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "path: /data/" in b]
+    layouts = [RequestColumns.of(OmegaConf.merge(OmegaConf.structured(WorkloadConfig),
+                                                 yaml.safe_load(b)["workload"]).trace) for b in blocks]
+    # Mooncake's unit, a layout of its own, a trace of arrival times only.
+    assert layouts == [RequestColumns(time_unit="ms"), RequestColumns("t_arrival", "n_in", "n_out", "s"),
+                       RequestColumns(prompt_column=None, output_column=None)]
+    for layout in layouts:
+        layout.check("timestamps", "scenario.workload.trace")

@@ -139,10 +139,13 @@ def service_prior(model, workload_cfg, workload, service_s: Optional[np.ndarray]
                   plan: ServingPlan) -> tuple[float, float]:
     """The planners' prior ``(mean, SCV)`` of the service time per request.
 
-    A timestamps trace brings its own request sizes, so its prior is the
-    mean and SCV of the trace's service times on ``model`` (``service_s``,
-    from :func:`planning_service_times`; None for other workloads); otherwise
-    it is analytic. For the
+    A timestamps trace brings its own request sizes (both, or one of them
+    when the other's column is null and it is drawn), so its prior is the
+    mean and SCV of the replayed requests' service times on ``model``
+    (``service_s``, from :func:`planning_service_times`; None for other
+    workloads): the configured distributions do not describe the trace's
+    sizes. Otherwise (a trace's arrivals with both sizes drawn, too) it is
+    analytic. For the
     token model ``overhead + P/prefill + O/decode`` with independent sizes
     ``P`` and ``O`` has variance ``Var(P)/prefill² + Var(O)/decode²``; for a
     batching replica planned at batch ``c``, ``S = (O-1) t_step(c) + c P/prefill``

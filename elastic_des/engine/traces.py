@@ -3,18 +3,20 @@
 Three formats are supported:
 
 * ``timestamps``: one row per request, its arrival time and its prompt and
-  output token counts; request sizes come from the trace. The columns are
-  named by :class:`RequestColumns` (``scenario.workload.trace.time_column``,
-  ``prompt_column``, ``output_column``); the defaults are the Azure LLM
-  inference traces' (2023 and 2024: ``TIMESTAMP, ContextTokens,
-  GeneratedTokens``, ISO-8601 datetimes). Other services publish other
-  layouts: BurstGPT (``Timestamp`` in seconds since the trace start,
+  output token counts. :class:`RequestColumns` names the columns
+  (``scenario.workload.trace.time_column``, ``prompt_column``,
+  ``output_column``), by default ``auto``: the file's one column with a name
+  a public LLM trace gives that column (:data:`COLUMN_ALIASES`). So the
+  Azure LLM inference traces (2023 and 2024: ``TIMESTAMP, ContextTokens,
+  GeneratedTokens``, ISO-8601 datetimes), BurstGPT (``Timestamp`` in seconds,
   ``Request tokens``, ``Response tokens``) and Mooncake / Kimi (JSON Lines,
   ``timestamp`` in milliseconds, ``input_length``, ``output_length``) read
-  by naming their columns and ``time_unit``. Only differences of times
-  matter: the first request arrives at 0. A ``.csv`` file is read as CSV
-  (the header is row 1), a ``.jsonl`` file as JSON Lines (one object per
-  line; line n is row n); other columns or keys are ignored.
+  as published, Mooncake once ``time_unit`` says ``ms``. A null token column:
+  the trace has no such counts (:mod:`elastic_des.engine.workload` draws
+  them). Only differences of times matter: the first request arrives at 0.
+  A ``.csv`` file is read as CSV (the header is row 1), a ``.jsonl`` file as
+  JSON Lines (one object per line; line n is row n; the first object's keys
+  are its columns); other columns or keys are ignored.
 * ``rates``: aggregate request rates per window, as in the ServeGen data
   (``window_start_s, total_rate_rps``). Arrivals are sampled from the rates.
 * ``clients``: per window and client, the client's rate, inter-arrival CV and
@@ -34,9 +36,10 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,14 +54,33 @@ CSV_SUFFIXES, JSONL_SUFFIXES = (".csv", ".csv.gz"), (".jsonl", ".jsonl.gz")
 RATE_COLUMNS = ("window_start_s", "total_rate_rps")
 CLIENT_COLUMNS = ("window_start_s", "client", "rate_rps", "interarrival_cv", "family")
 
+AUTO = "auto"
+# The names public LLM traces give each column of a timestamps trace, by the RequestColumns
+# field that sets it. They compare ignoring case, spaces, underscores and hyphens: TIMESTAMP
+# is also BurstGPT's Timestamp and Mooncake's timestamp, ContextTokens also context_tokens.
+COLUMN_ALIASES = {
+    "time_column": ("TIMESTAMP", "arrival_time", "arrival_timestamp", "time", "ts", "created_at", "start_time"),
+    # Azure, BurstGPT, Mooncake, then common spellings of serving benchmarks and APIs.
+    "prompt_column": ("ContextTokens", "Request tokens", "input_length", "prompt_tokens", "input_tokens",
+                      "prompt_len", "input_len", "prompt_length", "num_prompt_tokens"),
+    "output_column": ("GeneratedTokens", "Response tokens", "output_length", "output_tokens", "completion_tokens",
+                      "output_len", "num_output_tokens"),
+}
+ROLES = {"time_column": "arrival time", "prompt_column": "prompt token count", "output_column": "output token count"}
+# The workload's distribution a request's size is drawn from when its column is null.
+DRAWN_SIZES = {"prompt_column": "prompt_tokens", "output_column": "output_tokens"}
+
 
 @dataclass(frozen=True)
 class RequestTrace:
-    """Requests of a timestamp trace: seconds since the first request, sizes."""
+    """Requests of a timestamp trace: seconds since the first request, sizes
+    (None: not in the trace, the column is null), and the columns they were
+    read from (``auto`` resolved)."""
 
     time_s: np.ndarray
-    prompt_tokens: np.ndarray
-    output_tokens: np.ndarray
+    prompt_tokens: Optional[np.ndarray]
+    output_tokens: Optional[np.ndarray]
+    columns: RequestColumns
 
 
 @dataclass(frozen=True)
@@ -82,34 +104,40 @@ def resolve_trace_path(path: str, field: str = "scenario.workload.trace.path") -
     raise ConfigError(f"{field} = {path!r}: no such file (traces shipped with the package: {shipped})")
 
 
-def _check_columns(path: Path, found: Sequence[str], columns: Sequence[str], fields: Sequence[str] = ()) -> None:
-    """Every one of ``columns`` is among those ``found``; ``fields`` name the
-    config fields that set them, for the message."""
+# Given the columns a file has, the ones to read; raises a ConfigError if the file lacks some.
+Select = Callable[[list[str]], Sequence[str]]
+
+
+def _check_columns(path: Path, found: Sequence[str], columns: Sequence[str],
+                   fields: Sequence[str] = ()) -> Sequence[str]:
+    """``columns``, each of which must be among those ``found``; ``fields``
+    name the config fields that set them, for the message."""
     missing = [i for i, column in enumerate(columns) if column not in found]
     if missing:
         own = "column in" if len(missing) == 1 else "columns in"
         fix = f"; name the file's own {own} {', '.join(fields[i] for i in missing)}" if fields else ""
         raise ConfigError(f"trace {path}: missing column(s) {[columns[i] for i in missing]}; "
                           f"expected {list(columns)}, found {list(found)}{fix}")
+    return columns
 
 
-def _read_csv(path: Path, columns: Sequence[str], fields: Sequence[str] = ()) -> pd.DataFrame:
+def _read_csv(path: Path, select: Select) -> pd.DataFrame:
     """The file's cells as strings, indexed by their row in the file (the header is row 1)."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ConfigError(f"trace {path}: not a readable CSV file ({exc})") from exc
-    _check_columns(path, list(frame.columns), columns, fields)
+    select(list(frame.columns))
     if frame.empty:
         raise ConfigError(f"trace {path}: has a header but no rows")
     frame.index = pd.RangeIndex(2, len(frame) + 2)
     return frame
 
 
-def _read_jsonl(path: Path, columns: Sequence[str], fields: Sequence[str]) -> pd.DataFrame:
-    """``columns`` of a JSON Lines file as strings (as a CSV file's cells are),
-    indexed by line; blank lines are skipped."""
-    values: dict[str, list[str]] = {column: [] for column in columns}
+def _read_jsonl(path: Path, select: Select) -> pd.DataFrame:
+    """The columns ``select`` picks from the first record's keys, as strings
+    (as a CSV file's cells are), indexed by line; blank lines are skipped."""
+    values: dict[str, list[str]] = {}
     rows: list[int] = []
     try:
         packed = path.name.lower().endswith(".gz")
@@ -124,8 +152,8 @@ def _read_jsonl(path: Path, columns: Sequence[str], fields: Sequence[str]) -> pd
                 if not isinstance(record, dict):
                     raise ConfigError(f"trace {path}: row {row}: not a JSON object: {line.strip()[:80]!r}")
                 if not rows:  # the first record shows the file's keys
-                    _check_columns(path, list(record), columns, fields)
-                for column in columns:
+                    values = {column: [] for column in select(list(record))}
+                for column in values:
                     if column not in record:
                         raise ConfigError(f"trace {path}: row {row} column {column}: missing (keys found: {list(record)})")
                     value = record[column]
@@ -136,6 +164,30 @@ def _read_jsonl(path: Path, columns: Sequence[str], fields: Sequence[str]) -> pd
     if not rows:
         raise ConfigError(f"trace {path}: no rows")
     return pd.DataFrame(values, index=rows, dtype=str)
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[\s_-]", "", name).lower()
+
+
+def _detect(path: Path, found: Sequence[str], role: str, field: str) -> str:
+    """The one column ``found`` in the file whose name is among ``COLUMN_ALIASES[role]``
+    (``role`` is a ``RequestColumns`` field, set to ``auto`` at config path ``field``)."""
+    aliases = COLUMN_ALIASES[role]
+    known = {_normalised(alias) for alias in aliases}
+    matches = [column for column in found if _normalised(column) in known]
+    setting = f"{field}.{role}"
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ConfigError(f"trace {path}: {setting} = 'auto' finds {len(matches)} columns that may hold the "
+                          f"{ROLES[role]}: {matches}; set {setting} to the one to read")
+    fix = f"set {setting} to the file's column"
+    if role in DRAWN_SIZES:
+        workload = field.rpartition(".")[0]
+        fix += f", or to null to draw the sizes from {workload}.{DRAWN_SIZES[role]}"
+    raise ConfigError(f"trace {path}: {setting} = 'auto' finds no column of the {ROLES[role]}: columns found "
+                      f"{list(found)}, names tried {list(aliases)} (any case, ignoring spaces, _ and -); {fix}")
 
 
 def _numeric_column(frame: pd.DataFrame, path: Path, column: str, minimum: float, note: str = "") -> np.ndarray:
@@ -153,17 +205,21 @@ def _numeric_column(frame: pd.DataFrame, path: Path, column: str, minimum: float
 @dataclass(frozen=True)
 class RequestColumns:
     """Where a ``timestamps`` trace keeps each request's arrival time and token
-    counts, and the unit of the times. Fields are named as in ``TraceConfig``;
-    the defaults are the Azure LLM inference layout.
+    counts, and the unit of the times. Fields are named as in ``TraceConfig``.
 
+    time_column, prompt_column, output_column: the column's name (a JSON
+    key), or ``auto`` (the default): the file's one column whose name is
+    among the role's :data:`COLUMN_ALIASES`. A token column may be None: the
+    trace has no such counts, they are drawn from the configured
+    distribution (:mod:`elastic_des.engine.workload`).
     time_unit: ``datetime`` (ISO-8601 timestamps), ``s``, ``ms`` or ``us``
     (numbers), or ``auto``: numbers in seconds if the first request's time is
     a plain number, else datetimes. A plain number is never read as a date.
     """
 
-    time_column: str = "TIMESTAMP"
-    prompt_column: str = "ContextTokens"
-    output_column: str = "GeneratedTokens"
+    time_column: Optional[str] = AUTO
+    prompt_column: Optional[str] = AUTO
+    output_column: Optional[str] = AUTO
     time_unit: str = "auto"
 
     @classmethod
@@ -178,20 +234,49 @@ class RequestColumns:
                 if getattr(self, name) != default:
                     raise ConfigError(f"{field}.{name} = {getattr(self, name)!r}: applies only to format timestamps, "
                                       f"not {trace_format}; remove it (default {default!r})")
+        if self.time_column is None:
+            raise ConfigError(f"{field}.time_column = null: the arrivals of a timestamps trace are its own; name "
+                              f"the column of their times or leave it 'auto' (only the token columns may be null)")
         if self.time_unit not in TIME_UNITS:
             raise ConfigError(f"{field}.time_unit = {self.time_unit!r}: must be one of {', '.join(TIME_UNITS)}")
 
+    def resolved(self, path: Path, found: Sequence[str], field: str) -> RequestColumns:
+        """This layout (at config path ``field``) for the file at ``path`` with
+        columns ``found``: every ``auto`` column replaced by the one it picks,
+        every named column checked to be there."""
+        named = [role for role in ROLES if getattr(self, role) not in (AUTO, None)]
+        _check_columns(path, found, [getattr(self, role) for role in named], [f"{field}.{role}" for role in named])
+        return dataclasses.replace(self, **{role: _detect(path, found, role, field)
+                                            for role in ROLES if getattr(self, role) == AUTO})
 
-def _read_requests(path: Path, columns: RequestColumns, field: str) -> pd.DataFrame:
-    names = (columns.time_column, columns.prompt_column, columns.output_column)
-    fields = [f"{field}.{name}" for name in ("time_column", "prompt_column", "output_column")]
+    def picks(self, resolved: RequestColumns) -> dict[str, str]:
+        """The column ``resolved`` (this layout, read from a file) took for each ``auto`` field."""
+        return {role: getattr(resolved, role) for role in ROLES if getattr(self, role) == AUTO}
+
+    @property
+    def names(self) -> list[str]:
+        """The columns to read (of a resolved layout): time, then the token columns that are set."""
+        return [name for name in (self.time_column, self.prompt_column, self.output_column) if name is not None]
+
+
+def _read_requests(path: Path, columns: RequestColumns, field: str) -> tuple[pd.DataFrame, RequestColumns]:
+    """The cells of a timestamps trace, and its layout ``columns`` resolved
+    against the file's columns (:meth:`RequestColumns.resolved`)."""
     suffix = path.name.lower()
     if suffix.endswith(CSV_SUFFIXES):
-        return _read_csv(path, names, fields)
-    if suffix.endswith(JSONL_SUFFIXES):
-        return _read_jsonl(path, names, fields)
-    raise ConfigError(f"{field}.path = {str(path)!r}: a timestamps trace must end in one of "
-                      f"{', '.join(CSV_SUFFIXES + JSONL_SUFFIXES)} (CSV or JSON Lines)")
+        read = _read_csv
+    elif suffix.endswith(JSONL_SUFFIXES):
+        read = _read_jsonl
+    else:
+        raise ConfigError(f"{field}.path = {str(path)!r}: a timestamps trace must end in one of "
+                          f"{', '.join(CSV_SUFFIXES + JSONL_SUFFIXES)} (CSV or JSON Lines)")
+    layout: list[RequestColumns] = []
+
+    def select(found: list[str]) -> list[str]:
+        layout.append(columns.resolved(path, found, field))
+        return layout[0].names
+
+    return read(path, select), layout[0]
 
 
 def _seconds(frame: pd.DataFrame, path: Path, columns: RequestColumns, field: str) -> np.ndarray:
@@ -222,17 +307,17 @@ def load_request_trace(path: Path, columns: RequestColumns = RequestColumns(),
                        field: str = "scenario.workload.trace") -> RequestTrace:
     """Load a ``timestamps`` trace laid out as ``columns`` (the ``TraceConfig``
     at config path ``field`` sets them), sorted by time."""
-    frame = _read_requests(path, columns, field)
-    seconds = _seconds(frame, path, columns, field)
-    prompt = _numeric_column(frame, path, columns.prompt_column, 0)
-    output = _numeric_column(frame, path, columns.output_column, 0)
+    frame, layout = _read_requests(path, columns, field)
+    seconds = _seconds(frame, path, layout, field)
     order = np.argsort(seconds, kind="stable")
-    return RequestTrace(seconds[order], prompt[order], output[order])
+    prompt, output = (None if name is None else _numeric_column(frame, path, name, 0)[order]
+                      for name in (layout.prompt_column, layout.output_column))
+    return RequestTrace(seconds[order], prompt, output, layout)
 
 
 def load_rate_trace(path: Path) -> RateTrace:
     """Load a ServeGen-format rate trace with equally spaced windows."""
-    frame = _read_csv(path, RATE_COLUMNS)
+    frame = _read_csv(path, lambda found: _check_columns(path, found, RATE_COLUMNS))
     starts = _numeric_column(frame, path, "window_start_s", 0)
     rates = _numeric_column(frame, path, "total_rate_rps", 0)
     if len(starts) < 2:
@@ -271,7 +356,7 @@ class ClientTrace:
 
 def load_client_trace(path: Path) -> ClientTrace:
     """Load a ServeGen per-client file; windows must lie on one grid."""
-    frame = _read_csv(path, CLIENT_COLUMNS)
+    frame = _read_csv(path, lambda found: _check_columns(path, found, CLIENT_COLUMNS))
     starts = _numeric_column(frame, path, "window_start_s", 0)
     rates = _numeric_column(frame, path, "rate_rps", 0)
     cvs = _numeric_column(frame, path, "interarrival_cv", 0)

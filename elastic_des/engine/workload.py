@@ -14,6 +14,7 @@ windows.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from elastic_des.engine.traces import (
     load_request_trace,
     resolve_trace_path,
 )
+
+log = logging.getLogger(__name__)
 
 TRACE_FORMATS = ("timestamps", "rates", "clients")
 ARRIVAL_PROCESSES = ("poisson", "renewal", "onoff")
@@ -154,8 +157,11 @@ class Workload:
 
     ``profile`` is the rate the arrivals were drawn from (for a timestamp
     trace, the empirical rate per minute); controllers never see it, only
-    sizing helpers and plots do. ``sizes_from_trace``: the request sizes are
-    a trace's own, not drawn from the configured distributions.
+    sizing helpers and plots do. ``sizes_from_trace``: the request sizes
+    are (at least in part: the prompt or the output tokens) a trace's own,
+    so the configured distributions do not describe them and the planners'
+    prior comes from the requests themselves
+    (:func:`~elastic_des.engine.service.service_prior`).
     ``read_ahead``: every request is known before the run (all workloads
     built here); a workload generated while the run goes (``False``) cannot
     feed a clairvoyant planner.
@@ -183,10 +189,17 @@ def _token_counts(values: np.ndarray) -> np.ndarray:
 
 
 def _replay_timestamps(trace_cfg, path, duration_s: float, rng: np.random.Generator, field: str):
-    trace = load_request_trace(path, RequestColumns.of(trace_cfg), field)
+    """The replayed arrivals, their sizes from the trace (None for a size
+    whose column is null) and the empirical rate profile. Logs the columns
+    ``auto`` picked, so the run's log says what was read."""
+    columns = RequestColumns.of(trace_cfg)
+    trace = load_request_trace(path, columns, field)
+    picks = columns.picks(trace.columns)
+    if picks:
+        log.info("%s.path = %r: 'auto' reads the columns %s", field, trace_cfg.path,
+                 ", ".join(f"{role} = {name!r}" for role, name in picks.items()))
     keep = trace.time_s >= trace_cfg.start_s
     time_s = (trace.time_s[keep] - trace_cfg.start_s) / trace_cfg.time_compression
-    prompt, output = trace.prompt_tokens[keep], trace.output_tokens[keep]
     scale = trace_cfg.rate_scale
     # rate_scale = k + f: every request k times, plus once more with probability f;
     # copies are spread uniformly over the gap to the next request so they do not
@@ -209,7 +222,9 @@ def _replay_timestamps(trace_cfg, path, duration_s: float, rng: np.random.Genera
         )
     counts = np.bincount((arrival // 60.0).astype(int), minlength=int(math.ceil(duration_s / 60.0)))
     profile = PiecewiseRateProfile(60.0, counts / 60.0, duration_s)
-    return arrival, _token_counts(prompt[index]), _token_counts(output[index]), profile
+    prompt, output = (None if sizes is None else _token_counts(sizes[keep][index])
+                      for sizes in (trace.prompt_tokens, trace.output_tokens))
+    return arrival, prompt, output, profile
 
 
 def validated_trace_path(trace_cfg, field: str) -> Path:
@@ -296,10 +311,14 @@ def request_source(scenario, seed: int) -> RequestSource:
     prompt_dist = make_distribution(cfg.prompt_tokens, f"{field}.prompt_tokens")
     output_dist = make_distribution(cfg.output_tokens, f"{field}.output_tokens")
 
+    def prompts(rng: np.random.Generator, n: int) -> np.ndarray:
+        return _token_counts(prompt_dist.sample(rng, n))
+
+    def outputs(rng: np.random.Generator, n: int) -> np.ndarray:
+        return _token_counts(output_dist.sample(rng, n))
+
     def sized(arrival_windows: Callable[[], Iterator[np.ndarray]]) -> SizedRequests:
-        return SizedRequests(arrival_windows, lambda rng, n: _token_counts(prompt_dist.sample(rng, n)),
-                             lambda rng, n: _token_counts(output_dist.sample(rng, n)),
-                             lambda: rng_streams.stream(seed, "request_sizes"))
+        return SizedRequests(arrival_windows, prompts, outputs, lambda: rng_streams.stream(seed, "request_sizes"))
 
     if cfg.trace.path is not None:
         trace_cfg = cfg.trace
@@ -309,9 +328,15 @@ def request_source(scenario, seed: int) -> RequestSource:
             arrival, prompt, output, profile = _replay_timestamps(
                 trace_cfg, path, duration_s, rng_streams.stream(seed, "trace_scaling"), tfield
             )
-            # The trace's own sizes, held whole like the trace itself.
-            whole = Workload(arrival, prompt, output, profile, float(duration_s), sizes_from_trace=True)
-            return RequestSource(whole.batches, profile, duration_s, sizes_from_trace=True)
+            # The trace's own sizes, held whole like the trace itself; a size
+            # whose column is null is drawn for every replayed request (the
+            # prompts, then the outputs, as for synthetic arrivals).
+            from_trace = prompt is not None or output is not None
+            drawn = rng_streams.stream(seed, "request_sizes")
+            prompt = prompts(drawn, len(arrival)) if prompt is None else prompt
+            output = outputs(drawn, len(arrival)) if output is None else output
+            whole = Workload(arrival, prompt, output, profile, float(duration_s), sizes_from_trace=from_trace)
+            return RequestSource(whole.batches, profile, duration_s, sizes_from_trace=from_trace)
         if trace_cfg.format == "clients":
             clients = load_client_trace(path)
             first = _trace_windows(trace_cfg, clients.windows, clients.window_s, duration_s, tfield)
