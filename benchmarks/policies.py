@@ -44,11 +44,11 @@ four, three bursty ones and two replays of trace files that training never
 sees) and ``--trace path:format[:time_compression[:rate_scale]]`` replays of
 trace files (``rates`` files are scaled to ``--trace-rate`` req/s mean unless
 a scale is given; untuned rules there). A ``timestamps`` file given so is read
-with the ``TraceConfig`` defaults: columns found by name (``auto``: the Azure
-and BurstGPT layouts and other common names), times in seconds or datetimes;
-to benchmark a trace that needs more (Mooncake's milliseconds, columns of
-other names, no token counts), write a scenario YAML that sets them (README,
-"Workloads") and pass it to ``--scenarios``.
+with the ``TraceConfig`` defaults: columns found by name and the time unit
+inferred (``auto``: the Azure, BurstGPT and Mooncake layouts and other common
+names); to benchmark a trace that needs more (columns of other names, no
+token counts), write a scenario YAML that sets them (README, "Workloads") and
+pass it to ``--scenarios``.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class TraceConfig:
     holding each request's arrival time, prompt tokens and output tokens,
     or ``auto`` (the default): the file's one column named as a known public
     LLM trace names it, ignoring case, spaces, underscores and hyphens
-    (:data:`elastic_des.engine.traces.COLUMN_ALIASES`). Time: TIMESTAMP
+    (:data:`elastic_des.engine.request_columns.COLUMN_ALIASES`). Time: TIMESTAMP
     (Azure 2023 and 2024; BurstGPT's Timestamp, Mooncake's timestamp),
     arrival_time, arrival_timestamp, time, ts, created_at, start_time.
     Prompt: ContextTokens (Azure), Request tokens (BurstGPT), input_length
@@ -78,9 +78,12 @@ class TraceConfig:
     cannot be null.
     time_unit: ``datetime`` (ISO-8601, e.g. ``2023-11-16 18:17:03.979``),
     ``s``, ``ms`` or ``us`` (numbers in seconds, milliseconds,
-    microseconds: BurstGPT ``s``, Mooncake ``ms``), or ``auto``: seconds if
-    the first request's time is a plain number, else datetimes. Only
-    differences matter: the first request arrives at t = 0.
+    microseconds: BurstGPT ``s``, Mooncake ``ms``), or ``auto``: datetimes
+    if the first request's time is not a plain number; numbers in
+    milliseconds for Mooncake's columns (``timestamp, input_length,
+    output_length``), in milliseconds or microseconds for Unix times that
+    large (from 1e11 and 1e14 on), else in seconds. run.log says which unit
+    ``auto`` took. Only differences matter: the first request arrives at t = 0.
     """
 
     path: Optional[str] = None

@@ -12,6 +12,8 @@ distribution by the run seed; the time column cannot be null.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import re
 from pathlib import Path
@@ -21,7 +23,8 @@ import pandas as pd
 import pytest
 
 from elastic_des.app import run
-from elastic_des.engine.traces import COLUMN_ALIASES, PACKAGED_TRACES, RequestColumns, load_request_trace
+from elastic_des.engine.request_columns import COLUMN_ALIASES, RequestColumns
+from elastic_des.engine.traces import PACKAGED_TRACES, load_request_trace
 from elastic_des.engine.workload import build_workload
 from elastic_des.scenario_config import TraceConfig
 from scenario_yaml import scenario_overrides
@@ -49,9 +52,9 @@ def test_auto_finds_the_published_layouts(tmp_path, layout, packed):
     write, name, columns = LAYOUTS[layout]
     path = write(tmp_path / name)
     path = gzipped(path) if packed else path
-    found = load_request_trace(path, auto(columns))
-    assert found.columns == columns
-    assert_same_trace(found, load_request_trace(path, columns))
+    found, named = load_request_trace(path, auto(columns)), load_request_trace(path, columns)
+    assert found.columns == named.columns  # the columns named, and the time unit either reads in
+    assert_same_trace(found, named)
 
 
 @pytest.mark.parametrize("header, columns", [
@@ -68,7 +71,7 @@ def test_auto_matches_names_ignoring_case_and_separators(tmp_path, header, colum
     path = tmp_path / "t.csv"
     pd.DataFrame(rows, columns=names).to_csv(path, index=False)
     trace = load_request_trace(path)
-    assert trace.columns == RequestColumns(*columns)
+    assert trace.columns == RequestColumns(*columns, time_unit="s")
     np.testing.assert_array_equal(trace.time_s, [0.0, 1.5])
     np.testing.assert_array_equal(trace.prompt_tokens, [120, 120])
     np.testing.assert_array_equal(trace.output_tokens, [30, 30])
@@ -77,7 +80,7 @@ def test_auto_matches_names_ignoring_case_and_separators(tmp_path, header, colum
 @pytest.mark.parametrize("name", ["AzureLLMInferenceTrace_code.csv", "AzureLLMInferenceTrace_conv.csv"])
 def test_shipped_azure_traces_load_the_same_under_auto(name):
     found = load_request_trace(PACKAGED_TRACES / name)
-    assert found.columns == AZURE
+    assert found.columns == dataclasses.replace(AZURE, time_unit="datetime")
     assert_same_trace(found, load_request_trace(PACKAGED_TRACES / name, AZURE))
 
 
@@ -86,7 +89,7 @@ def test_named_columns_are_read_as_named(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("timestamp,time,prompt_tokens,output_tokens\n100,3,10,1\n50,4,20,2\n")
     trace = load_request_trace(path, RequestColumns(time_column="time"))
-    assert trace.columns == RequestColumns("time", "prompt_tokens", "output_tokens")
+    assert trace.columns == RequestColumns("time", "prompt_tokens", "output_tokens", time_unit="s")
     np.testing.assert_array_equal(trace.time_s, [0.0, 1.0])
     np.testing.assert_array_equal(trace.prompt_tokens, [10, 20])
 
@@ -174,7 +177,8 @@ def test_a_run_replays_arrival_times_only(make_cfg, tmp_path, caplog):
     assert summary["requests/total"] == len(requests) == len(OFFSETS_S)
     np.testing.assert_array_equal(requests["arrival_s"], sorted(OFFSETS_S))
     assert set(requests["prompt_tokens"]) == {321} and set(requests["output_tokens"]) == {45}
-    assert "'auto' reads the columns time_column = 'Timestamp'" in (tmp_path / "out" / "run.log").read_text()
+    assert ("'auto' reads time_column = 'Timestamp', time_unit = 's'; 5 requests over 3 s"
+            in (tmp_path / "out" / "run.log").read_text())
 
 
 def test_drawn_sizes_follow_the_distribution_and_the_seed(make_cfg, tmp_path):
@@ -218,3 +222,42 @@ def test_null_from_the_command_line(make_cfg):
     np.testing.assert_array_equal(workload.arrival_s, shipped.time_s[shipped.time_s < 600])
     assert not workload.sizes_from_trace
 
+
+
+def times_trace(path: Path, header: str, times: list, prompt: str = "input_length", output: str = "output_length") -> Path:
+    """A CSV trace of ``times`` under the time column ``header``, 100 and 20 tokens each."""
+    pd.DataFrame({header: times, prompt: 100, output: 20}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("header, prompt, output, times, unit, span_s", [
+    # Mooncake's columns: milliseconds since the first request (its README), which the numbers cannot tell.
+    ("timestamp", "input_length", "output_length", [0, 1500, 3052], "ms", 3.052),
+    # BurstGPT's: seconds since the trace start.
+    ("Timestamp", "Request tokens", "Response tokens", [0, 1.5, 3.052], "s", 3.052),
+    # Unix times by their magnitude: seconds (1.7e9), milliseconds (1.7e12), microseconds (1.7e15).
+    ("arrival_time", "prompt_tokens", "output_tokens", [1.7e9, 1.7e9 + 2], "s", 2.0),
+    ("arrival_time", "prompt_tokens", "output_tokens", [1.7e12, 1.7e12 + 2000], "ms", 2.0),
+    ("arrival_time", "prompt_tokens", "output_tokens", [1.7e15, 1.7e15 + 2e6], "us", 2.0),
+], ids=["mooncake-ms", "burstgpt-s", "unix-s", "unix-ms", "unix-us"])
+def test_auto_time_unit_reads_layouts_and_unix_times_in_their_own_unit(tmp_path, header, prompt, output, times,
+                                                                       unit, span_s):
+    trace = load_request_trace(times_trace(tmp_path / "t.csv", header, times, prompt, output))
+    assert trace.columns.time_unit == unit
+    assert trace.time_s[-1] == pytest.approx(span_s)
+
+
+def test_a_named_time_unit_overrides_what_auto_would_infer(tmp_path):
+    path = times_trace(tmp_path / "t.csv", "timestamp", [0, 1500, 3052])
+    assert load_request_trace(path).time_s[-1] == pytest.approx(3.052)  # auto: Mooncake's milliseconds
+    seconds = load_request_trace(path, RequestColumns(time_unit="s"))
+    assert seconds.columns.time_unit == "s" and seconds.time_s[-1] == 3052.0
+
+
+def test_a_mooncake_jsonl_trace_replays_in_milliseconds_without_settings(tmp_path):
+    path = tmp_path / "mooncake_trace.jsonl"
+    path.write_text("".join(f'{{"timestamp": {t}, "input_length": 6755, "output_length": 500, "hash_ids": [0]}}\n'
+                            for t in (0, 0, 3052, 3052, 60000)))
+    trace = load_request_trace(path)
+    assert trace.columns == RequestColumns("timestamp", "input_length", "output_length", "ms")
+    np.testing.assert_allclose(trace.time_s, [0.0, 0.0, 3.052, 3.052, 60.0])

@@ -248,8 +248,8 @@ def test_readme_examples_are_valid_settings():
     blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "path: /data/" in b]
     layouts = [RequestColumns.of(OmegaConf.merge(OmegaConf.structured(WorkloadConfig),
                                                  yaml.safe_load(b)["workload"]).trace) for b in blocks]
-    # Mooncake's unit, a layout of its own, a trace of arrival times only.
-    assert layouts == [RequestColumns(time_unit="ms"), RequestColumns("t_arrival", "n_in", "n_out", "s"),
+    # Mooncake by its path alone (auto finds its columns and its unit), a layout of its own, arrival times only.
+    assert layouts == [RequestColumns(), RequestColumns("t_arrival", "n_in", "n_out", "s"),
                        RequestColumns(prompt_column=None, output_column=None)]
     for layout in layouts:
         layout.check("timestamps", "scenario.workload.trace")

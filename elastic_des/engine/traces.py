@@ -3,20 +3,15 @@
 Three formats are supported:
 
 * ``timestamps``: one row per request, its arrival time and its prompt and
-  output token counts. :class:`RequestColumns` names the columns
-  (``scenario.workload.trace.time_column``, ``prompt_column``,
-  ``output_column``), by default ``auto``: the file's one column with a name
-  a public LLM trace gives that column (:data:`COLUMN_ALIASES`). So the
-  Azure LLM inference traces (2023 and 2024: ``TIMESTAMP, ContextTokens,
-  GeneratedTokens``, ISO-8601 datetimes), BurstGPT (``Timestamp`` in seconds,
-  ``Request tokens``, ``Response tokens``) and Mooncake / Kimi (JSON Lines,
-  ``timestamp`` in milliseconds, ``input_length``, ``output_length``) read
-  as published, Mooncake once ``time_unit`` says ``ms``. A null token column:
-  the trace has no such counts (:mod:`elastic_des.engine.workload` draws
-  them). Only differences of times matter: the first request arrives at 0.
-  A ``.csv`` file is read as CSV (the header is row 1), a ``.jsonl`` file as
-  JSON Lines (one object per line; line n is row n; the first object's keys
-  are its columns); other columns or keys are ignored.
+  output token counts, in the columns a
+  :class:`~elastic_des.engine.request_columns.RequestColumns` names or finds
+  (``auto``: the Azure LLM inference traces, BurstGPT and Mooncake read as
+  published), the times in its ``time_unit``. A null token column: the trace
+  has no such counts (:mod:`elastic_des.engine.workload` draws them). Only
+  differences of times matter: the first request arrives at 0. A ``.csv``
+  file is read as CSV (the header is row 1), a ``.jsonl`` file as JSON Lines
+  (one object per line; line n is row n; the first object's keys are its
+  columns); other columns or keys are ignored.
 * ``rates``: aggregate request rates per window, as in the ServeGen data
   (``window_start_s, total_rate_rps``). Arrivals are sampled from the rates.
 * ``clients``: per window and client, the client's rate, inter-arrival CV and
@@ -36,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -45,30 +39,14 @@ import numpy as np
 import pandas as pd
 
 from elastic_des.engine.distributions import INTERARRIVAL_FAMILIES, WEIBULL_MIN_CV
+from elastic_des.engine.request_columns import RequestColumns, check_columns, numeric_unit
 from elastic_des.errors import ConfigError
 
 PACKAGED_TRACES = Path(__file__).resolve().parent.parent / "data" / "traces"
-TIME_UNITS = ("auto", "datetime", "s", "ms", "us")
 PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6}
 CSV_SUFFIXES, JSONL_SUFFIXES = (".csv", ".csv.gz"), (".jsonl", ".jsonl.gz")
 RATE_COLUMNS = ("window_start_s", "total_rate_rps")
 CLIENT_COLUMNS = ("window_start_s", "client", "rate_rps", "interarrival_cv", "family")
-
-AUTO = "auto"
-# The names public LLM traces give each column of a timestamps trace, by the RequestColumns
-# field that sets it. They compare ignoring case, spaces, underscores and hyphens: TIMESTAMP
-# is also BurstGPT's Timestamp and Mooncake's timestamp, ContextTokens also context_tokens.
-COLUMN_ALIASES = {
-    "time_column": ("TIMESTAMP", "arrival_time", "arrival_timestamp", "time", "ts", "created_at", "start_time"),
-    # Azure, BurstGPT, Mooncake, then common spellings of serving benchmarks and APIs.
-    "prompt_column": ("ContextTokens", "Request tokens", "input_length", "prompt_tokens", "input_tokens",
-                      "prompt_len", "input_len", "prompt_length", "num_prompt_tokens"),
-    "output_column": ("GeneratedTokens", "Response tokens", "output_length", "output_tokens", "completion_tokens",
-                      "output_len", "num_output_tokens"),
-}
-ROLES = {"time_column": "arrival time", "prompt_column": "prompt token count", "output_column": "output token count"}
-# The workload's distribution a request's size is drawn from when its column is null.
-DRAWN_SIZES = {"prompt_column": "prompt_tokens", "output_column": "output_tokens"}
 
 
 @dataclass(frozen=True)
@@ -107,18 +85,6 @@ def resolve_trace_path(path: str, field: str = "scenario.workload.trace.path") -
 # Given the columns a file has, the ones to read; raises a ConfigError if the file lacks some.
 Select = Callable[[list[str]], Sequence[str]]
 
-
-def _check_columns(path: Path, found: Sequence[str], columns: Sequence[str],
-                   fields: Sequence[str] = ()) -> Sequence[str]:
-    """``columns``, each of which must be among those ``found``; ``fields``
-    name the config fields that set them, for the message."""
-    missing = [i for i, column in enumerate(columns) if column not in found]
-    if missing:
-        own = "column in" if len(missing) == 1 else "columns in"
-        fix = f"; name the file's own {own} {', '.join(fields[i] for i in missing)}" if fields else ""
-        raise ConfigError(f"trace {path}: missing column(s) {[columns[i] for i in missing]}; "
-                          f"expected {list(columns)}, found {list(found)}{fix}")
-    return columns
 
 
 def _read_csv(path: Path, select: Select) -> pd.DataFrame:
@@ -166,30 +132,6 @@ def _read_jsonl(path: Path, select: Select) -> pd.DataFrame:
     return pd.DataFrame(values, index=rows, dtype=str)
 
 
-def _normalised(name: str) -> str:
-    return re.sub(r"[\s_-]", "", name).lower()
-
-
-def _detect(path: Path, found: Sequence[str], role: str, field: str) -> str:
-    """The one column ``found`` in the file whose name is among ``COLUMN_ALIASES[role]``
-    (``role`` is a ``RequestColumns`` field, set to ``auto`` at config path ``field``)."""
-    aliases = COLUMN_ALIASES[role]
-    known = {_normalised(alias) for alias in aliases}
-    matches = [column for column in found if _normalised(column) in known]
-    setting = f"{field}.{role}"
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise ConfigError(f"trace {path}: {setting} = 'auto' finds {len(matches)} columns that may hold the "
-                          f"{ROLES[role]}: {matches}; set {setting} to the one to read")
-    fix = f"set {setting} to the file's column"
-    if role in DRAWN_SIZES:
-        workload = field.rpartition(".")[0]
-        fix += f", or to null to draw the sizes from {workload}.{DRAWN_SIZES[role]}"
-    raise ConfigError(f"trace {path}: {setting} = 'auto' finds no column of the {ROLES[role]}: columns found "
-                      f"{list(found)}, names tried {list(aliases)} (any case, ignoring spaces, _ and -); {fix}")
-
-
 def _numeric_column(frame: pd.DataFrame, path: Path, column: str, minimum: float, note: str = "") -> np.ndarray:
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values) | (values < minimum)
@@ -200,63 +142,6 @@ def _numeric_column(frame: pd.DataFrame, path: Path, column: str, minimum: float
             f"must be a number >= {minimum:g}{note}"
         )
     return values
-
-
-@dataclass(frozen=True)
-class RequestColumns:
-    """Where a ``timestamps`` trace keeps each request's arrival time and token
-    counts, and the unit of the times. Fields are named as in ``TraceConfig``.
-
-    time_column, prompt_column, output_column: the column's name (a JSON
-    key), or ``auto`` (the default): the file's one column whose name is
-    among the role's :data:`COLUMN_ALIASES`. A token column may be None: the
-    trace has no such counts, they are drawn from the configured
-    distribution (:mod:`elastic_des.engine.workload`).
-    time_unit: ``datetime`` (ISO-8601 timestamps), ``s``, ``ms`` or ``us``
-    (numbers), or ``auto``: numbers in seconds if the first request's time is
-    a plain number, else datetimes. A plain number is never read as a date.
-    """
-
-    time_column: Optional[str] = AUTO
-    prompt_column: Optional[str] = AUTO
-    output_column: Optional[str] = AUTO
-    time_unit: str = "auto"
-
-    @classmethod
-    def of(cls, trace_cfg) -> RequestColumns:
-        """The layout a ``TraceConfig`` sets."""
-        return cls(**{f.name: getattr(trace_cfg, f.name) for f in dataclasses.fields(cls)})
-
-    def check(self, trace_format: str, field: str) -> None:
-        """Only a ``timestamps`` trace at config path ``field`` sets a layout, and a known time unit."""
-        if trace_format != "timestamps":
-            for name, default in dataclasses.asdict(RequestColumns()).items():
-                if getattr(self, name) != default:
-                    raise ConfigError(f"{field}.{name} = {getattr(self, name)!r}: applies only to format timestamps, "
-                                      f"not {trace_format}; remove it (default {default!r})")
-        if self.time_column is None:
-            raise ConfigError(f"{field}.time_column = null: the arrivals of a timestamps trace are its own; name "
-                              f"the column of their times or leave it 'auto' (only the token columns may be null)")
-        if self.time_unit not in TIME_UNITS:
-            raise ConfigError(f"{field}.time_unit = {self.time_unit!r}: must be one of {', '.join(TIME_UNITS)}")
-
-    def resolved(self, path: Path, found: Sequence[str], field: str) -> RequestColumns:
-        """This layout (at config path ``field``) for the file at ``path`` with
-        columns ``found``: every ``auto`` column replaced by the one it picks,
-        every named column checked to be there."""
-        named = [role for role in ROLES if getattr(self, role) not in (AUTO, None)]
-        _check_columns(path, found, [getattr(self, role) for role in named], [f"{field}.{role}" for role in named])
-        return dataclasses.replace(self, **{role: _detect(path, found, role, field)
-                                            for role in ROLES if getattr(self, role) == AUTO})
-
-    def picks(self, resolved: RequestColumns) -> dict[str, str]:
-        """The column ``resolved`` (this layout, read from a file) took for each ``auto`` field."""
-        return {role: getattr(resolved, role) for role in ROLES if getattr(self, role) == AUTO}
-
-    @property
-    def names(self) -> list[str]:
-        """The columns to read (of a resolved layout): time, then the token columns that are set."""
-        return [name for name in (self.time_column, self.prompt_column, self.output_column) if name is not None]
 
 
 def _read_requests(path: Path, columns: RequestColumns, field: str) -> tuple[pd.DataFrame, RequestColumns]:
@@ -279,18 +164,22 @@ def _read_requests(path: Path, columns: RequestColumns, field: str) -> tuple[pd.
     return read(path, select), layout[0]
 
 
-def _seconds(frame: pd.DataFrame, path: Path, columns: RequestColumns, field: str) -> np.ndarray:
-    """Each request's time, in seconds since the first request."""
+def _seconds(frame: pd.DataFrame, path: Path, columns: RequestColumns, field: str) -> tuple[np.ndarray, str]:
+    """Each request's time, in seconds since the first request, and the unit
+    it was read in (``auto`` resolved)."""
     column, unit = columns.time_column, columns.time_unit
     values = frame[column]
     numbers = pd.to_numeric(values, errors="coerce")
     why = f"{field}.time_unit = {unit!r}"
     if unit == "auto":
-        unit = "datetime" if np.isnan(numbers.iloc[0]) else "s"
-        why += f" and row {frame.index[0]} is {'not ' if unit == 'datetime' else ''}a number"
+        if np.isnan(numbers.iloc[0]):
+            unit, reason = "datetime", f"row {frame.index[0]} is not a number"
+        else:
+            unit, reason = numeric_unit(numbers, columns)
+        why += f" and {reason}"
     if unit != "datetime":
         seconds = _numeric_column(frame, path, column, 0, f" (a time in {unit}: {why})")
-        return (seconds - seconds.min()) / PER_SECOND[unit]
+        return (seconds - seconds.min()) / PER_SECOND[unit], unit
     # In UTC, so that times with different offsets (or none, taken as UTC) compare.
     stamps = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
     bad = (stamps.isna() | numbers.notna()).to_numpy()  # a plain number is never a date
@@ -300,7 +189,7 @@ def _seconds(frame: pd.DataFrame, path: Path, columns: RequestColumns, field: st
             f"trace {path}: row {frame.index[row]} column {column} = {values.iloc[row]!r}: not an ISO-8601 "
             f"timestamp such as 2023-11-16 18:17:03.979 ({why}; set it to s, ms or us for numbers)"
         )
-    return (stamps - stamps.min()).dt.total_seconds().to_numpy()
+    return (stamps - stamps.min()).dt.total_seconds().to_numpy(), unit
 
 
 def load_request_trace(path: Path, columns: RequestColumns = RequestColumns(),
@@ -308,7 +197,8 @@ def load_request_trace(path: Path, columns: RequestColumns = RequestColumns(),
     """Load a ``timestamps`` trace laid out as ``columns`` (the ``TraceConfig``
     at config path ``field`` sets them), sorted by time."""
     frame, layout = _read_requests(path, columns, field)
-    seconds = _seconds(frame, path, layout, field)
+    seconds, unit = _seconds(frame, path, layout, field)
+    layout = dataclasses.replace(layout, time_unit=unit)
     order = np.argsort(seconds, kind="stable")
     prompt, output = (None if name is None else _numeric_column(frame, path, name, 0)[order]
                       for name in (layout.prompt_column, layout.output_column))
@@ -317,7 +207,7 @@ def load_request_trace(path: Path, columns: RequestColumns = RequestColumns(),
 
 def load_rate_trace(path: Path) -> RateTrace:
     """Load a ServeGen-format rate trace with equally spaced windows."""
-    frame = _read_csv(path, lambda found: _check_columns(path, found, RATE_COLUMNS))
+    frame = _read_csv(path, lambda found: check_columns(path, found, RATE_COLUMNS))
     starts = _numeric_column(frame, path, "window_start_s", 0)
     rates = _numeric_column(frame, path, "total_rate_rps", 0)
     if len(starts) < 2:
@@ -356,7 +246,7 @@ class ClientTrace:
 
 def load_client_trace(path: Path) -> ClientTrace:
     """Load a ServeGen per-client file; windows must lie on one grid."""
-    frame = _read_csv(path, lambda found: _check_columns(path, found, CLIENT_COLUMNS))
+    frame = _read_csv(path, lambda found: check_columns(path, found, CLIENT_COLUMNS))
     starts = _numeric_column(frame, path, "window_start_s", 0)
     rates = _numeric_column(frame, path, "rate_rps", 0)
     cvs = _numeric_column(frame, path, "interarrival_cv", 0)

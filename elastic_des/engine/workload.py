@@ -196,8 +196,10 @@ def _replay_timestamps(trace_cfg, path, duration_s: float, rng: np.random.Genera
     trace = load_request_trace(path, columns, field)
     picks = columns.picks(trace.columns)
     if picks:
-        log.info("%s.path = %r: 'auto' reads the columns %s", field, trace_cfg.path,
-                 ", ".join(f"{role} = {name!r}" for role, name in picks.items()))
+        # The span too: a time unit misread shows as a trace hours (or weeks) off its length.
+        span = float(trace.time_s[-1]) if len(trace.time_s) else 0.0
+        log.info("%s.path = %r: 'auto' reads %s; %d requests over %.6g s", field, trace_cfg.path,
+                 ", ".join(f"{name} = {value!r}" for name, value in picks.items()), len(trace.time_s), span)
     keep = trace.time_s >= trace_cfg.start_s
     time_s = (trace.time_s[keep] - trace_cfg.start_s) / trace_cfg.time_compression
     scale = trace_cfg.rate_scale
