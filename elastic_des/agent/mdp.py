@@ -30,9 +30,10 @@ Two rules, and three more when configured, shield every action
 (:meth:`AutoscaleMDP.target`), in training as in use, so the table never
 learns to rely on what they forbid, and the decision record names the one
 that fired (``details["shield"]``; ``details["floor"]`` is the lowest
-target allowed). The shipped models were trained with the first two only;
-the burst floor, the miss floor and the scale-in window are use-time
-shields on top of them:
+target allowed). The shipped models were trained with the first two and
+the scale-in window (a table trained without it chose moves the window
+then pinned: elastic_des/data/models/README.md); the burst floor and the
+miss floor are use-time shields on top of them:
 
 * ``floor``: no target below the model size. Queueing theory says fewer
   replicas miss the SLO at the rate in view, and a table that has seen a
@@ -71,8 +72,8 @@ shields on top of them:
   reversal, the costly kind of flapping: the capacity just ordered is still
   starting); the target is held. Scaling out after a scale-in is always
   allowed: capacity for an unforeseen surge must never wait.
-* ``scale_in_window`` (when ``scale_in_window_s`` is set, a use-time rule
-  like the burst floor): the HPA's downscale stabilization applied to the
+* ``scale_in_window`` (when ``scale_in_window_s`` is set, in training as in
+  use for the shipped models): the HPA's downscale stabilization applied to the
   agent's own targets: a scale-in goes no lower than the highest target
   proposed in the last ``scale_in_window_s`` seconds. The other kind of
   flap, a scale-in that the next minutes' noise undoes with a scale-out,
