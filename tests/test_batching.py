@@ -44,6 +44,7 @@ def run_batching(arrival, decode_tokens, *, t0=1.0, t1=0.0, replicas=1, max_num_
                         kv_budget_tokens=kv_budget)
     kv = np.ones(n) if kv_tokens is None else np.asarray(kv_tokens, float)
     requests = RequestStore.of(
+        first_tokens=True,
         arrival=np.asarray(arrival, float), prefill=np.zeros(n) if prefill_s is None else np.asarray(prefill_s, float),
         decode=np.asarray(decode_tokens, float), kv=kv, too_long=kv > (np.inf if kv_budget is None else kv_budget),
     )
@@ -184,8 +185,8 @@ def test_time_advances_late_in_a_long_run():
     env = simpy.Environment()
     pool = BatchingPool(env, max_num_seqs=8, cold_start_s=0.0, step_base_s=t0, step_per_seq_s=0.0,
                         kv_budget_tokens=None)
-    requests = RequestStore.of(arrival=np.array([late]), prefill=np.zeros(1), decode=np.ones(1), kv=np.ones(1),
-                               too_long=np.zeros(1, bool))
+    requests = RequestStore.of(first_tokens=True, arrival=np.array([late]), prefill=np.zeros(1), decode=np.ones(1),
+                               kv=np.ones(1), too_long=np.zeros(1, bool))
     dispatcher = Dispatcher(env, pool, requests, None, None)
     pool.attach(dispatcher)
     pool.start(1)
@@ -198,3 +199,13 @@ def test_time_advances_late_in_a_long_run():
         env.step()
     assert not env._queue, "the replica kept waking at one instant"
     assert dispatcher.finish_s[0] == pytest.approx(late + t0, rel=1e-15, abs=1e-9)
+
+
+def test_a_batching_pool_needs_a_store_that_keeps_first_tokens():
+    env = simpy.Environment()
+    pool = BatchingPool(env, max_num_seqs=8, cold_start_s=0.0, step_base_s=0.01, step_per_seq_s=0.0,
+                        kv_budget_tokens=None)
+    columns = dict(arrival=np.zeros(1), prefill=np.zeros(1), decode=np.ones(1), kv=np.ones(1))
+    with pytest.raises(ValueError, match="first_tokens=True"):
+        pool.serve(RequestStore.of(**columns))
+    pool.serve(RequestStore.of(first_tokens=True, **columns))

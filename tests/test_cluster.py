@@ -41,12 +41,19 @@ def test_queue_capacity_drops_arrival_that_finds_it_full():
     assert d.start_s[1] == 10
 
 
-def test_timeout_drops_at_the_exact_expiry():
+def test_timeout_drops_requests_that_waited_past_it_and_they_never_start():
     env, pool, d = make([0, 1, 2], [10, 1, 1], timeout=5.0)
     env.run()
     assert d.dropped == [NOT_DROPPED, DROPPED_TIMEOUT, DROPPED_TIMEOUT]
-    assert d.drop_s[1:] == [6.0, 7.0]
-    assert np.isnan(d.start_s[1])
+    assert np.isnan(d.start_s[1]) and np.isnan(d.start_s[2])
+    assert d.drops_since_tick == 2
+
+
+def test_a_request_waiting_less_than_the_timeout_is_served():
+    env, pool, d = make([0, 1], [5.5, 1], timeout=5.0)  # request 1 waits 4.5 s
+    env.run()
+    assert d.dropped == [NOT_DROPPED, NOT_DROPPED]
+    assert d.start_s == [0.0, 5.5]
 
 
 def test_scale_up_waits_for_cold_start_and_bills_it():

@@ -111,6 +111,9 @@ class BatchingPool(ReplicaPool):
 
     def serve(self, requests) -> None:
         """Read each request's work from ``requests`` (a ``RequestStore``) and record its start and first token there."""
+        if not hasattr(requests, "first_token_s"):
+            raise ValueError("a batching pool records each request's first token: its RequestStore must be "
+                             "made with first_tokens=True")
         self.requests = requests
         self.prefill, self.decode, self.kv = requests.prefill, requests.decode, requests.kv
         self.start_s, self.first_token_s = requests.start_s, requests.first_token_s

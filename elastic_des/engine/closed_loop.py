@@ -48,7 +48,8 @@ def closed_loop(model, concurrency: int, requests: int, prompt_tokens: float, ou
         env, max_num_seqs=model.max_num_seqs, cold_start_s=0.0, step_base_s=model.step_base_s,
         step_per_seq_s=model.step_per_seq_s, kv_budget_tokens=model.kv_budget_tokens,
     )
-    work = RequestStore.of(arrival=np.zeros(requests), prefill=prompt / rate if rate is not None else np.zeros(requests),
+    work = RequestStore.of(first_tokens=True, arrival=np.zeros(requests),
+                           prefill=prompt / rate if rate is not None else np.zeros(requests),
                            decode=np.maximum(output - 1.0, 0.0), kv=prompt + output)
     work.load_until(np.inf)
     pool.serve(work)

@@ -10,8 +10,9 @@ slot if there is one, and otherwise waits in a bounded FIFO queue:
 Because the queue is FIFO and every request has the same timeout, the
 requests that have timed out are always at its head. They are removed
 whenever the queue is looked at (an arrival, a freed slot, a controller
-tick), with their drop time set to the exact moment the timeout expired, so
-no timer event per request is needed.
+tick), so no timer event per request is needed: a request that times out
+never holds a slot, and its drop counts in the tick its timeout expired in
+(the controller looks at the queue at the end of every tick).
 
 Service itself is a timeout whose value is the request and its replica and
 whose callback, :meth:`Dispatcher._service_end`, records the finish and
@@ -86,7 +87,7 @@ class Dispatcher:
 
     ``requests`` holds each request's columns (``arrival``, and ``service``
     on a slots pool) and what happened to it (``start_s``, ``finish_s``,
-    ``dropped``, ``drop_s``): request ``i`` is at ``i - requests.base`` of
+    ``dropped``): request ``i`` is at ``i - requests.base`` of
     each list (:class:`~elastic_des.engine.records.RequestStore`), loaded by
     :meth:`spawn_until` a tick ahead.
     """
@@ -110,7 +111,7 @@ class Dispatcher:
         self.arrival = requests.arrival
         self.service = getattr(requests, "service", None)
         self.start_s, self.finish_s = requests.start_s, requests.finish_s
-        self.dropped, self.drop_s = requests.dropped, requests.drop_s
+        self.dropped = requests.dropped
         self.capacity = np.inf if queue_capacity is None else queue_capacity
         self.timeout = np.inf if queue_timeout_s is None else queue_timeout_s
         # Whether the queue can fill or its requests time out: if not, the
@@ -149,7 +150,7 @@ class Dispatcher:
         env = self.env
         if i in self.too_long:
             self.too_long.discard(i)
-            self._drop(i, DROPPED_TOO_LONG, env._now)
+            self._drop(i, DROPPED_TOO_LONG)
             return
         replica = self.pool.acquire(i)
         if replica is None:
@@ -157,7 +158,7 @@ class Dispatcher:
             if self.expiring and queue and queue[0][0] <= env._now:
                 self.purge_expired()
             if self.bounded and len(queue) >= self.capacity:
-                self._drop(i, DROPPED_QUEUE_FULL, env._now)
+                self._drop(i, DROPPED_QUEUE_FULL)
                 return
             # Event(env), its __init__ inlined.
             admitted = _new(Event)
@@ -170,10 +171,8 @@ class Dispatcher:
                 return  # timed out while waiting
         self.start_service(i, replica)
 
-    def _drop(self, i: int, reason: int, when: float) -> None:
-        j = i - self.requests.base
-        self.dropped[j] = reason
-        self.drop_s[j] = when
+    def _drop(self, i: int, reason: int) -> None:
+        self.dropped[i - self.requests.base] = reason
         self.drops_since_tick += 1
 
     def _start_timeout(self, i: int, replica: Replica) -> None:
@@ -257,8 +256,8 @@ class Dispatcher:
         """Drop the requests at the head of the queue whose wait timed out."""
         queue, now = self.queue, self.env.now
         while queue and queue[0][0] <= now:
-            deadline, i, admitted = queue.popleft()
-            self._drop(i, DROPPED_TIMEOUT, deadline)
+            _, i, admitted = queue.popleft()
+            self._drop(i, DROPPED_TIMEOUT)
             admitted.succeed(None)  # its process ends
 
     # -- arrivals -------------------------------------------------------

@@ -127,7 +127,11 @@ class Outcomes:
         by_reason = np.bincount(dropped, minlength=len(DROP_REASONS)).tolist()
         for reason, count in enumerate(by_reason):
             self.counts[reason] += count
-        first = rows["start_s"] + rows["offset"] if "offset" in rows else rows["first_token_s"]
+        if "offset" in rows:  # a slots model with tokens: the first token comes offset after the start
+            first = rows["start_s"] + rows["offset"]
+        else:  # a batching pool's own record, or no tokens at all
+            first = rows.get("first_token_s")
+            first = np.full(len(dropped), np.nan) if first is None else first
         served_columns = rows["arrival"], rows["start_s"], rows["finish_s"], first, rows["output"]
         if by_reason[NOT_DROPPED] < len(dropped):  # most chunks drop nothing: no need to select then
             served = dropped == NOT_DROPPED

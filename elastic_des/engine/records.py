@@ -25,9 +25,11 @@ indices it marks. Columns that are one and the same array in the windows
 (a slots model plans with its service times themselves: ``planning`` is
 ``service``) share one list. The request sizes ``prompt`` and ``output``,
 which every window carries but few worlds read request by request, become
-lists only when first read (:class:`_ListedOnFirstRead`). Outcome columns are ``start_s``, ``first_token_s``,
-``finish_s``, ``drop_s`` (NaN until known) and ``dropped`` (a drop reason
-of :mod:`elastic_des.engine.dispatcher`, 0 while not dropped).
+lists only when first read (:class:`_ListedOnFirstRead`). Outcome columns are ``start_s``, ``finish_s``,
+``first_token_s`` if the pool records first tokens itself (a continuously
+batching one; NaN until known) and ``dropped`` (a drop reason of
+:mod:`elastic_des.engine.dispatcher`, 0 while not dropped). A drop's time
+is not kept: no output reads it.
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
-OUTCOME_COLUMNS = ("start_s", "first_token_s", "finish_s", "drop_s")
-# The outcome times the retired rows carry: no reader of the rows
-# (engine.metrics.Outcomes) needs a drop's time, so retire does not convert it.
-RETIRED_OUTCOMES = ("start_s", "first_token_s", "finish_s")
+# The outcome times of every store, and the first token's of a store whose pool records it
+# (a slots pool's first token is its start plus the request's ``offset`` column).
+OUTCOME_COLUMNS = ("start_s", "finish_s")
+FIRST_TOKEN_COLUMN = "first_token_s"
 NAN = float("nan")
 
 
@@ -77,7 +79,7 @@ class RequestStore:
     prompt = _ListedOnFirstRead()
     output = _ListedOnFirstRead()
 
-    def __init__(self, windows: Iterable[dict[str, np.ndarray]]):
+    def __init__(self, windows: Iterable[dict[str, np.ndarray]], first_tokens: bool = False):
         self._windows: Iterator[dict[str, np.ndarray]] = iter(windows)
         self._window: Optional[dict[str, np.ndarray]] = None
         self._position = 0  # the next request of self._window to load
@@ -92,15 +94,17 @@ class RequestStore:
         # slices they were loaded from: retire hands these over rather than
         # turning the lists back into arrays.
         self._input_slices: deque[dict[str, np.ndarray]] = deque()
-        for name in OUTCOME_COLUMNS:
+        # Kept only where a pool writes them: a column per request costs on every load and retire.
+        self.outcome_columns = (*OUTCOME_COLUMNS, FIRST_TOKEN_COLUMN) if first_tokens else OUTCOME_COLUMNS
+        for name in self.outcome_columns:
             setattr(self, name, [])
         self.dropped: list[int] = []
         self._next_window()
 
     @classmethod
-    def of(cls, **columns: np.ndarray) -> "RequestStore":
+    def of(cls, first_tokens: bool = False, **columns: np.ndarray) -> "RequestStore":
         """A store of one window holding ``columns`` (arrays of one length, ``arrival`` sorted)."""
-        return cls([{name: np.asarray(values) for name, values in columns.items()}])
+        return cls([{name: np.asarray(values) for name, values in columns.items()}], first_tokens)
 
     def _next_window(self) -> None:
         self._window = next(self._windows, None)
@@ -141,7 +145,7 @@ class RequestStore:
                     marked = np.flatnonzero(window["too_long"][start:stop])
                     self.too_long.update((marked + self.loaded).tolist())
                 count = stop - start
-                for name in OUTCOME_COLUMNS:
+                for name in self.outcome_columns:
                     getattr(self, name).extend([NAN] * count)
                 self.dropped.extend([0] * count)
                 self.loaded += count
@@ -153,15 +157,15 @@ class RequestStore:
     def retire(self) -> dict[str, np.ndarray]:
         """The rows of the oldest requests that, with every request before them,
         have an outcome, as arrays in index order: the input columns,
-        ``dropped`` and :data:`RETIRED_OUTCOMES`; they are forgotten."""
+        ``dropped`` and the outcome times; they are forgotten."""
         count = self._outcomes_known()
         # Drop reasons are small ints (bytes, converted in C); np.fromiter is
         # about twice as fast as np.array on a list of floats.
         rows = {"dropped": np.frombuffer(bytearray(self.dropped[:count]), np.int8)}
         rows.update(self._retire_inputs(count))
-        for name in RETIRED_OUTCOMES:
+        for name in self.outcome_columns:
             rows[name] = np.fromiter(getattr(self, name)[:count], float, count)
-        for name in (*self._lists, *OUTCOME_COLUMNS):
+        for name in (*self._lists, *self.outcome_columns):
             del getattr(self, name)[:count]
         del self.dropped[:count]
         self.base += count

@@ -167,7 +167,8 @@ def simulate_world(
     model, fleet = world.model, world.fleet
     env = simpy.Environment()
     plan = serving_plan(model, scenario.workload, scenario.slo)
-    requests = RequestStore(world_windows(model, plan, workload, seed))
+    requests = RequestStore(world_windows(model, plan, workload, seed),
+                            first_tokens=model.service_model == "batching")  # its pool records them
     pool, dispatcher, first_token_of = _fleet(env, model, fleet, requests)
     context = policy_context(world, scenario, controller_cfg, workload, seed, field,
                              oracle=oracle_limit or policy.clairvoyant)
