@@ -87,8 +87,10 @@ class SeasonalNaiveForecaster(Forecaster):
         past = np.arange(n, n + horizon) - p
         while (past >= n).any():
             past = np.where(past >= n, past - p, past)
-        values = np.asarray(self.history)
-        return np.where(past >= 0, values[np.maximum(past, 0)], values[-1])
+        # Only the ticks it repeats, not the whole history: an array of that each
+        # tick would make a month's run quadratic in its ticks.
+        history = self.history
+        return np.array([history[i] if i >= 0 else history[-1] for i in past.tolist()])
 
 
 @dataclass
