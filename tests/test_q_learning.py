@@ -212,8 +212,8 @@ def test_state_means_the_same_at_1_and_at_100_requests_per_second():
         for k in (1.0, 100.0):
             mdp = AutoscaleMDP(StateEncoder.from_config(StateConfig()), Reward(RewardConfig()), DEFAULT_ACTIONS, 300.0)
             mdp.reset(context(max_replicas=1000))
-            model_size = mdp.needed(max(situation["forecast_rps"][:mdp.lead_ticks].max(),
-                                        situation["arrival_rate_rps"]) * k)
+            model_size = mdp.context.replicas_for(max(situation["forecast_rps"][:mdp.lead_ticks].max(),
+                                                      situation["arrival_rate_rps"]) * k)
             step = mdp.observe(scaled(situation, k, round(size * model_size)))
             assert step.model_size == model_size
             states.append(step)
@@ -287,7 +287,7 @@ def test_mdp_rewards_the_previous_action_and_tracks_recent_moves():
     reward = Reward(RewardConfig(sla=1.0, cost=1.0, flap=0.5, cooldown=0.0))
     mdp = AutoscaleMDP(StateEncoder.from_config(StateConfig()), reward, ["hold", "-1", "+1"], 180.0)
     mdp.reset(context())
-    assert mdp.reference_replicas == mdp.needed(12.0)
+    assert mdp.reference_replicas == mdp.context.replicas_for(12.0)
 
     def low(**values):  # 1 req/s: one replica is the model size, so the floor is not in the way
         return observation(arrival_rate_rps=1.0, forecast_rps=np.full(15, 1.0), **values)

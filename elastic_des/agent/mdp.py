@@ -103,7 +103,6 @@ from elastic_des.errors import ConfigError, require
 from elastic_des.engine.observation import Observation
 from elastic_des.policies.hpa import StabilizationWindow
 from elastic_des.policies.predictive import PredictivePolicy
-from elastic_des.theory import replicas_for_slo
 
 if TYPE_CHECKING:  # policies import this module: importing them here would be circular
     from elastic_des.engine.policy import PolicyContext
@@ -181,7 +180,7 @@ class AutoscaleMDP:
         if self.proposals is not None:
             self.proposals.clear()
         # The cost unit: by default the static fleet for the planned peak.
-        self.reference_replicas = self.reward.reference_replicas or self.needed(context.peak_rate_rps)
+        self.reference_replicas = self.reward.reference_replicas or context.replicas_for(context.peak_rate_rps)
         # A replica ordered now serves from one cold start later until at
         # least the next decision: look that far into the forecast.
         self.lead_ticks = math.ceil(context.cold_start_s / context.tick_s) + 1
@@ -192,11 +191,6 @@ class AutoscaleMDP:
         self.recent_sizes.clear()
         self.shield: Optional[str] = None  # the rule that changed the last action's target (module docs)
         self._pending_terms: Optional[dict[str, float]] = None
-
-    def needed(self, rate_rps: float, service_s: Optional[float] = None) -> int:
-        c = self.context
-        return replicas_for_slo(rate_rps, c.mean_service_s if service_s is None else service_s,
-                                c.slots_per_replica, c.slo_latency_s, c.slo_target, max_replicas=10**6)
 
     def bounded(self, target: int) -> int:
         return min(max(target, self.context.min_replicas), self.context.max_replicas)

@@ -65,6 +65,12 @@ class PolicyContext:
     service_scv: float = 1.0
     future: Optional[FutureRequests] = None
 
+    def replicas_for(self, rate_rps: float) -> int:
+        """The Erlang C size (:func:`~elastic_des.theory.replicas_for_slo`)
+        for ``rate_rps`` with the prior service time, unbounded by the fleet."""
+        return replicas_for_slo(rate_rps, self.mean_service_s, self.slots_per_replica, self.slo_latency_s,
+                                self.slo_target, max_replicas=10**6)
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -95,9 +101,7 @@ class Policy:
         """Warm replicas at t=0: by default the Erlang C size for the
         starting traffic (``context.initial_rate_rps``), within the fleet's
         bounds, the same for every elastic policy."""
-        c = self.context
-        return self.bounded(replicas_for_slo(c.initial_rate_rps, c.mean_service_s, c.slots_per_replica,
-                                             c.slo_latency_s, c.slo_target, max_replicas=10**6), {})
+        return self.bounded(self.context.replicas_for(self.context.initial_rate_rps), {})
 
     def decide(self, obs: Observation) -> Decision:
         raise NotImplementedError

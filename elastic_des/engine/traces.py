@@ -86,7 +86,6 @@ def resolve_trace_path(path: str, field: str = "scenario.workload.trace.path") -
 Select = Callable[[list[str]], Sequence[str]]
 
 
-
 def _read_csv(path: Path, select: Select) -> pd.DataFrame:
     """The file's cells as strings, indexed by their row in the file (the header is row 1)."""
     try:

@@ -14,7 +14,6 @@ from typing import Optional
 from elastic_des.errors import ConfigError
 from elastic_des.engine.observation import Observation
 from elastic_des.engine.policy import Decision, Policy, PolicyContext
-from elastic_des.theory import replicas_for_slo
 
 
 class StaticPolicy(Policy):
@@ -31,14 +30,7 @@ class StaticPolicy(Policy):
         if self.replicas is not None:
             self.size = self.replicas
         else:
-            self.size = replicas_for_slo(
-                context.peak_rate_rps,
-                context.mean_service_s,
-                context.slots_per_replica,
-                context.slo_latency_s,
-                context.slo_target,
-                max_replicas=10**6,
-            )
+            self.size = context.replicas_for(context.peak_rate_rps)
         if not context.min_replicas <= self.size <= context.max_replicas:
             raise ConfigError(
                 f"{self.field} = {self.size}: outside {context.fleet_field} [min_replicas, max_replicas] = "
