@@ -67,13 +67,17 @@ def savings(candidate: dict, baseline: dict) -> dict:
 def timing(results: dict[str, WorldResult], processes: dict[str, dict]) -> dict:
     """Wall-clock figures of each world (``timing.json``): not results, so kept
     out of ``summary.json``, which the same config and seed reproduce byte for
-    byte. ``processes``: the process that ran each world (``pid``) and its
-    peak resident memory when the world finished (``peak_rss_mb``; with
-    ``run.workers=2`` the baseline's is its worker's own)."""
+    byte. ``setup_s`` is the part of ``wall_s`` before the first simulated
+    event (the serving plan, the clairvoyant limit's replay of every
+    request, the forecaster's warm-up): it grows with the run's requests
+    but is not the simulation's cost per request. ``processes``: the
+    process that ran each world (``pid``) and its peak resident memory when
+    the world finished (``peak_rss_mb``; with ``run.workers=2`` the
+    baseline's is its worker's own)."""
     out = {}
     for role, result in results.items():
         requests = result.summary["requests/total"]
-        out[role] = {"wall_s": result.wall_s,
+        out[role] = {"wall_s": result.wall_s, "setup_s": result.setup_s,
                      "requests_per_wall_s": requests / result.wall_s if result.wall_s > 0 else float("nan"),
                      **processes[role]}
     return out

@@ -51,6 +51,8 @@ def test_same_seed_gives_identical_outputs(make_cfg, tmp_path):
     assert not any("wall" in key for key in json.loads(summary_bytes(a)))
     timing = json.loads((a / "timing.json").read_text())
     assert set(timing) == {"candidate", "baseline"} and all(t["wall_s"] > 0 for t in timing.values())
+    # the setup before the first event is a part of the world's wall time
+    assert all(0 < t["setup_s"] < t["wall_s"] for t in timing.values())
 
 
 def test_same_seed_identical_on_a_trace_replay(make_cfg, tmp_path):

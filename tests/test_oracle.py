@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from elastic_des.app import run
-from elastic_des.engine.clairvoyant import replay_tick, tick_needs
+from elastic_des.engine.clairvoyant import ClairvoyantLimit, replay_tick, tick_needs
 from elastic_des.engine.policy import PolicyContext
 from elastic_des.engine.provisioning import min_cost_schedule, tick_lengths
 from elastic_des.errors import ConfigError
@@ -81,6 +81,38 @@ def test_oracle_needs_equal_a_brute_force_search(seed, timeout):
     assert fast.infeasible.tolist() == infeasible
     fast = fast.replicas.tolist()
     assert max(fast) > min(fast)  # the case exercises resizing
+
+
+def test_the_limit_sized_tick_by_tick_reads_no_further_than_the_ticks_ended():
+    # The limit a world computes as it runs: fed windows of 150 s, advanced at each 60 s
+    # tick's end, it reads only the windows those ticks need and ends with the plan
+    # computed from all requests at once.
+    rng = stream(1, "test/oracle-limit")
+    duration, tick, window = 900.0, 60.0, 150.0
+    rate = rng.uniform(0.3, 2.5, 15).repeat(60)
+    arrival = np.sort(np.concatenate([k + rng.uniform(size=rng.poisson(r)) for k, r in enumerate(rate)]))
+    service = rng.lognormal(1.0, 1.0, len(arrival))
+    kwargs = dict(tick_s=tick, duration_s=duration, slots=2, slo_latency_s=20.0, slo_target=0.95,
+                  queue_timeout_s=math.inf, min_replicas=0, max_replicas=6)
+    read_until = [0.0]
+
+    def windows():
+        for start in np.arange(0.0, duration, window):
+            inside = (arrival >= start) & (arrival < start + window)
+            read_until[0] = start + window
+            yield arrival[inside], service[inside]
+
+    limit = ClairvoyantLimit(windows(), cold_start_s=90.0, **kwargs)
+    for end in np.arange(tick, duration + tick, tick):
+        limit.advance_to(end)
+        # a tick's requests are known once a window reaches past its end: at most one window ahead
+        assert end <= read_until[0] < end + window + tick
+    streamed = limit.plan()
+    whole = ClairvoyantLimit([(arrival, service)], cold_start_s=90.0, **kwargs).plan()
+    assert streamed.needs.tolist() == tick_needs(arrival, service, **kwargs).replicas.tolist()
+    assert streamed.needs.tolist() == whole.needs.tolist() and streamed.replica_s == whole.replica_s
+    assert streamed.alive.tolist() == whole.alive.tolist()
+    assert max(streamed.needs) > min(streamed.needs)  # the case exercises resizing
 
 
 @pytest.mark.parametrize("timeout", [0.5, math.inf])

@@ -26,8 +26,8 @@ from elastic_des.engine import metrics
 from elastic_des.app import run
 from elastic_des.engine.histogram import DEFAULT_RELATIVE_ERROR
 from elastic_des.engine.records import RequestStore
-from elastic_des.engine.simulation import simulate_world
-from elastic_des.engine.windows import WINDOW_S
+from elastic_des.engine.simulation import oracle_summary, policy_context, simulate_world
+from elastic_des.engine.windows import WINDOW_S, RequestSource
 from elastic_des.engine.workload import build_workload, request_source
 from elastic_des.factory import build
 from elastic_des.forecasters.simple import EWMAForecaster
@@ -138,6 +138,32 @@ def test_past_the_exact_limit_percentiles_are_within_the_histogram_error(make_cf
             assert value == streamed.summary[key] or (value != value and streamed.summary[key] != streamed.summary[key]), key
     assert checked >= (8 if model != "exponential" else 3)
     assert any(streamed.summary[key] != kept.summary[key] for key in exact if not np.isnan(kept.summary[key]))
+
+
+@pytest.mark.parametrize("kind", ["synthetic", "timestamps"])
+def test_the_limit_read_as_the_world_runs_is_the_one_replayed_before_it(make_cfg, kind):
+    # A world that reports the clairvoyant limit's cost sizes its ticks from the
+    # windows it loads: one replay of the requests, not two, and the very plan a
+    # replay of every request before the run (what a clairvoyant policy reads) gives.
+    cfg = make_cfg(*scenario(kind))
+    source = request_source(cfg.scenario, cfg.seed)
+    replays = []
+
+    def counted():
+        replays.append(1)
+        return source.batches()
+
+    counting = RequestSource(counted, source.profile, source.duration_s, sizes_from_trace=source.sizes_from_trace)
+    world, policy, forecaster, field = _worlds(cfg)[0]
+    assert not policy.clairvoyant
+    result = _simulate(cfg, world, policy, forecaster, field, counting, record_requests=False)
+    # a timestamps trace's prior reads its sizes once more, before the run
+    assert len(replays) == (2 if source.sizes_from_trace else 1)
+    before = policy_context(world, cfg.scenario, cfg.controller, source, cfg.seed, oracle=True).future.plan
+    usd_per_replica_s = world.model.gpus_per_replica * world.model.usd_per_gpu_hour / 3600.0
+    assert oracle_summary(before, usd_per_replica_s, result.summary["cost/usd"]) == {
+        key: result.summary[key] for key in ("cost/oracle_usd", "cost/oracle_ratio", "oracle/infeasible_ticks")}
+    assert 0 < result.summary["cost/oracle_usd"] <= result.summary["cost/usd"]
 
 
 def test_a_streaming_world_holds_only_the_requests_in_flight(make_cfg, monkeypatch):

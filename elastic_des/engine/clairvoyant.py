@@ -114,8 +114,10 @@ def _per_tick(batches: Iterable[tuple[np.ndarray, np.ndarray]], tick_s: float,
             batch = next(batches, None)
             if batch is None:
                 break
-            pending_a = np.concatenate([pending_a, np.asarray(batch[0], float)])
-            pending_s = np.concatenate([pending_s, np.asarray(batch[1], float)])
+            arrival, service = np.asarray(batch[0], float), np.asarray(batch[1], float)
+            # A window's own arrays when nothing is pending (the usual case): no copy of the window.
+            pending_a = np.concatenate([pending_a, arrival]) if len(pending_a) else arrival
+            pending_s = np.concatenate([pending_s, service]) if len(pending_s) else service
         cut = int(np.searchsorted(pending_a, end, side="left"))
         yield pending_a[:cut].tolist(), pending_s[:cut].tolist()
         pending_a, pending_s = pending_a[cut:], pending_s[cut:]
@@ -133,13 +135,29 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
     ``batches``: consecutive ``(arrival_s, service_s)`` arrays of requests
     sorted by arrival (a run replayed window by window needs memory for one
     window, not the run)."""
+    sizes = list(tick_sizes(batches, tick_s=tick_s, duration_s=duration_s, slots=slots, slo_latency_s=slo_latency_s,
+                            slo_target=slo_target, queue_timeout_s=queue_timeout_s, min_replicas=min_replicas,
+                            max_replicas=max_replicas))
+    return TickNeeds(np.array([size for size, _ in sizes], dtype=np.int64),
+                     np.array([infeasible for _, infeasible in sizes], dtype=bool))
+
+
+def tick_count(duration_s: float, tick_s: float) -> int:
+    """The ticks of a run, the last one possibly short."""
+    return int(math.ceil(duration_s / tick_s - 1e-9))
+
+
+def tick_sizes(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: float, duration_s: float,
+               slots: int, slo_latency_s: float, slo_target: float, queue_timeout_s: float, min_replicas: int,
+               max_replicas: int) -> Iterator[tuple[int, bool]]:
+    """Each tick's fewest replicas and whether no size up to ``max_replicas``
+    meets the target, one tick at a time (:func:`tick_needs_of`); reads
+    ``batches`` only as far as the tick it yields needs."""
     if tick_s <= 0 or duration_s <= 0:
         raise ValueError(f"tick_s = {tick_s}, duration_s = {duration_s}: must be > 0")
     if not 0 <= min_replicas <= max_replicas or max_replicas < 1:
         raise ValueError(f"[min_replicas, max_replicas] = [{min_replicas}, {max_replicas}]: need 0 <= min <= max, max >= 1")
-    ticks = int(math.ceil(duration_s / tick_s - 1e-9))
-    replicas = np.zeros(ticks, dtype=np.int64)
-    infeasible = np.zeros(ticks, dtype=bool)
+    ticks = tick_count(duration_s, tick_s)
     free: list[float] = []
     previous = max(min_replicas, 1)
     # Without a queue timeout no request is dropped, so more servers never start a
@@ -195,10 +213,10 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
             return good
 
         size = None if hi > lo and not monotone else smallest()
-        if hi > lo and (size is None or size == top) and not evaluate(top, exact=True):
+        infeasible = hi > lo and (size is None or size == top) and not evaluate(top, exact=True)
+        if infeasible:
             # No fleet within bounds meets the target (e.g. services longer than the SLO):
             # settle for what the largest fleet achieves, with as few replicas as achieve it.
-            infeasible[k] = True
             required = cache[top][0]
             for stopped in [c for c, (_, after) in cache.items() if after is None]:
                 del cache[stopped]  # a count stopped short of the old target says nothing of the new
@@ -209,9 +227,8 @@ def tick_needs_of(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: f
             cache[size] = replay_tick(resize(free, size * slots, boundary), arrivals, services,
                                       slo_latency_s, queue_timeout_s)
         free = cache[size][1]
-        replicas[k] = size
         previous = size
-    return TickNeeds(replicas, infeasible)
+        yield size, infeasible
 
 
 @dataclass(frozen=True)
@@ -226,12 +243,35 @@ class OraclePlan:
     replica_s: float
 
 
-def oracle_plan(batches: Iterable[tuple[np.ndarray, np.ndarray]], *, tick_s: float, duration_s: float, slots: int,
-                slo_latency_s: float, slo_target: float, queue_timeout_s: float, min_replicas: int,
-                max_replicas: int, cold_start_s: float) -> OraclePlan:
-    """:func:`tick_needs_of` the requests of ``batches`` and the minimum-cost schedule for them."""
-    needs = tick_needs_of(batches, tick_s=tick_s, duration_s=duration_s, slots=slots,
-                       slo_latency_s=slo_latency_s, slo_target=slo_target, queue_timeout_s=queue_timeout_s,
-                       min_replicas=min_replicas, max_replicas=max_replicas)
-    alive, replica_s = min_cost_schedule(needs.replicas, tick_s, duration_s, cold_start_s)
-    return OraclePlan(needs.replicas, needs.infeasible, alive, replica_s)
+class ClairvoyantLimit:
+    """The clairvoyant plan of a run computed as the run goes: each tick's
+    need once its requests are known (:meth:`advance_to`), the plan at the
+    end (:meth:`plan`). A world that only reports the limit's cost
+    (``cost/oracle_*``) feeds it the very windows it loads, rather than
+    replaying every request before its first event; for a clairvoyant
+    policy, which needs the plan before the run, :meth:`plan` at once
+    replays them all. ``batches`` and the keywords as for
+    :func:`tick_needs_of`; ``cold_start_s`` for the schedule."""
+
+    def __init__(self, batches: Iterable[tuple[np.ndarray, np.ndarray]], *, cold_start_s: float, **needs_kwargs):
+        self._sizes = tick_sizes(batches, **needs_kwargs)
+        self.tick_s, self.duration_s, self.cold_start_s = needs_kwargs["tick_s"], needs_kwargs["duration_s"], cold_start_s
+        self._ticks = tick_count(self.duration_s, self.tick_s)
+        self._needs: list[int] = []
+        self._infeasible: list[bool] = []
+
+    def advance_to(self, time_s: float) -> None:
+        """Size every tick that has ended by ``time_s``."""
+        ended = min(self._ticks, int(math.floor(time_s / self.tick_s + 1e-9)))
+        while len(self._needs) < ended:
+            size, infeasible = next(self._sizes)
+            self._needs.append(size)
+            self._infeasible.append(infeasible)
+
+    def plan(self) -> OraclePlan:
+        """The plan: every tick sized, and the minimum-cost schedule for the needs."""
+        self.advance_to(self._ticks * self.tick_s)
+        needs = np.array(self._needs, dtype=np.int64)
+        alive, replica_s = min_cost_schedule(needs, self.tick_s, self.duration_s, self.cold_start_s)
+        return OraclePlan(needs, np.array(self._infeasible, dtype=bool), alive, replica_s)
+

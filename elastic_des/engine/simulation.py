@@ -11,17 +11,19 @@ A world holds only the requests in flight and the next tick's arrivals
 window (:class:`~elastic_des.engine.windows.RequestSource`, the same
 requests), is loaded a tick ahead, and each request is reduced into the
 run's figures (:class:`~elastic_des.engine.metrics.Outcomes`) once it and
-every request before it have an outcome. The clairvoyant limit replays the
-workload once more, window by window. So memory is O(ticks + requests in
+every request before it have an outcome. The clairvoyant limit reads the
+same windows as the world loads them (a clairvoyant policy's plan replays
+them once more before the run). So memory is O(ticks + requests in
 flight) unless the world keeps its request table (``record_requests``).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -35,7 +37,7 @@ from elastic_des.engine.forecast import Forecaster
 from elastic_des.engine.history import warmup_history
 from elastic_des.engine.metrics import Outcomes, summarize
 from elastic_des.engine.batching import BatchingPool
-from elastic_des.engine.clairvoyant import oracle_plan
+from elastic_des.engine.clairvoyant import ClairvoyantLimit, OraclePlan
 from elastic_des.engine.estimators import ServiceTimeEstimator
 from elastic_des.engine.policy import FutureRequests, Policy, PolicyContext
 from elastic_des.engine.records import RequestStore, take
@@ -60,6 +62,7 @@ class WorldResult:
     ticks: pd.DataFrame
     decisions: list[dict]
     wall_s: float = float("nan")  # wall-clock time of the simulation (not a result: timing.json)
+    setup_s: float = float("nan")  # of which before the first event: planning, the clairvoyant limit, warm-up
 
 
 def world_windows(model, plan: ServingPlan, workload: Requests, seed: int) -> Iterator[dict[str, np.ndarray]]:
@@ -84,19 +87,11 @@ def policy_context(world, scenario, controller, workload: Requests, seed: int, f
         requests = workload if isinstance(workload, Workload) else whole_workload(workload)
         trace_service = planning_service_times(model, requests, plan, service_stream(seed))
     prior_mean_s, prior_scv = service_prior(model, scenario.workload, workload, trace_service, plan)
-    timeout = world.fleet.queue_timeout_s
     future = None
     if workload.read_ahead and oracle:
-        timeout_s = math.inf if timeout is None else float(timeout)
-        oracle_needs = oracle_plan(
-            ((w["arrival"], w["planning"]) for w in world_windows(model, plan, workload, seed)),
-            tick_s=controller.tick_s, duration_s=scenario.duration_s,
-            slots=plan.slots, slo_latency_s=plan.latency_s,
-            slo_target=scenario.slo.target_compliance, queue_timeout_s=timeout_s,
-            min_replicas=world.fleet.min_replicas, max_replicas=world.fleet.max_replicas,
-            cold_start_s=model.cold_start_s,
-        )
-        future = FutureRequests(timeout_s, oracle_needs)
+        limit = ClairvoyantLimit(limit_batches(world_windows(model, plan, workload, seed)),
+                                 **limit_keywords(world, scenario, controller, plan))
+        future = FutureRequests(queue_timeout(world), limit.plan())
     return PolicyContext(
         fleet_field=f"{field}.fleet",
         min_replicas=world.fleet.min_replicas,
@@ -116,12 +111,30 @@ def policy_context(world, scenario, controller, workload: Requests, seed: int, f
     )
 
 
-def oracle_summary(context: PolicyContext, usd_per_replica_s: float, cost_usd: float) -> dict:
+def queue_timeout(world) -> float:
+    """The queue's timeout of ``world``'s fleet in seconds, ``inf`` for none."""
+    timeout = world.fleet.queue_timeout_s
+    return math.inf if timeout is None else float(timeout)
+
+
+def limit_keywords(world, scenario, controller, plan: ServingPlan) -> dict:
+    """The clairvoyant limit's parameters for ``world`` (:class:`ClairvoyantLimit`)."""
+    return dict(tick_s=controller.tick_s, duration_s=scenario.duration_s, slots=plan.slots,
+                slo_latency_s=plan.latency_s, slo_target=scenario.slo.target_compliance,
+                queue_timeout_s=queue_timeout(world), min_replicas=world.fleet.min_replicas,
+                max_replicas=world.fleet.max_replicas, cold_start_s=world.model.cold_start_s)
+
+
+def limit_batches(windows: Iterable[dict[str, np.ndarray]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """What the limit reads of a world's windows: arrivals and planning service times."""
+    return ((window["arrival"], window["planning"]) for window in windows)
+
+
+def oracle_summary(plan: Optional[OraclePlan], usd_per_replica_s: float, cost_usd: float) -> dict:
     """The clairvoyant limit's cost for this world on these arrivals (the
     minimum-cost schedule for the per-tick needs, computed analytically, not
-    simulated) and the world's cost as a multiple of it; NaN when the
-    workload cannot be read ahead."""
-    plan = context.future.plan if context.future is not None else None
+    simulated) and the world's cost as a multiple of it; NaN without a
+    ``plan`` (a workload that cannot be read ahead)."""
     if plan is None:
         return {"cost/oracle_usd": math.nan, "cost/oracle_ratio": math.nan, "oracle/infeasible_ticks": 0}
     oracle_usd = plan.replica_s * usd_per_replica_s
@@ -148,9 +161,11 @@ def simulate_world(
     """Simulate ``world`` under ``policy`` on ``workload``; see module docs.
 
     ``oracle_limit``: compute the clairvoyant limit's cost (``cost/oracle_*``
-    in the summary; a replay of all requests, about a third of the
-    simulation's own time); ``False`` skips it unless the policy is
-    clairvoyant (e.g. for training episodes that never read it).
+    in the summary: a replay of every request through the slots of each
+    tick's candidate fleets, about a tenth of the run's time, done tick by
+    tick as the world loads the requests); ``False`` skips it unless the
+    policy is clairvoyant, which reads the plan before the run (e.g. for
+    training episodes that never read it).
 
     ``record_requests``: ``True`` keeps one row per request (the result's
     ``requests`` frame, memory O(requests)); ``False`` keeps none; a
@@ -167,11 +182,16 @@ def simulate_world(
     model, fleet = world.model, world.fleet
     env = simpy.Environment()
     plan = serving_plan(model, scenario.workload, scenario.slo)
-    requests = RequestStore(world_windows(model, plan, workload, seed),
-                            first_tokens=model.service_model == "batching")  # its pool records them
+    windows = world_windows(model, plan, workload, seed)
+    limit = None
+    if oracle_limit and not policy.clairvoyant and workload.read_ahead:
+        # The limit reads the windows the world loads (a tee holds those one has
+        # read and the other not yet: a window at most), sizing each tick as it ends.
+        windows, read_by_limit = itertools.tee(windows)
+        limit = ClairvoyantLimit(limit_batches(read_by_limit), **limit_keywords(world, scenario, controller_cfg, plan))
+    requests = RequestStore(windows, first_tokens=model.service_model == "batching")  # its pool records them
     pool, dispatcher, first_token_of = _fleet(env, model, fleet, requests)
-    context = policy_context(world, scenario, controller_cfg, workload, seed, field,
-                             oracle=oracle_limit or policy.clairvoyant)
+    context = policy_context(world, scenario, controller_cfg, workload, seed, field, oracle=policy.clairvoyant)
     policy.reset(context)
     forecaster.reset(controller_cfg.tick_s)
     forecaster.warm_up(warmup_history(scenario, controller_cfg.tick_s, seed, controller_cfg.warmup_days,
@@ -192,11 +212,12 @@ def simulate_world(
         tick_s=controller_cfg.tick_s, horizon_ticks=controller_cfg.forecast_horizon_ticks,
         duration_s=scenario.duration_s, slo=slo,
         usd_per_replica_s=usd_per_replica_s, min_replicas=fleet.min_replicas,
-        max_replicas=fleet.max_replicas, on_tick=on_tick,
+        max_replicas=fleet.max_replicas, on_tick=_with_limit(limit, on_tick),
         service_estimator=ServiceTimeEstimator(context.mean_service_s, context.service_scv),
         recorder=outcomes, first_token_of=first_token_of,
     )
     env.process(controller.process())
+    setup_s = time.perf_counter() - wall_start
     env.run(until=scenario.duration_s)
     billed_replica_s = pool.billed_replica_s()
     env.run()  # let admitted requests finish; nothing new arrives
@@ -212,11 +233,25 @@ def simulate_world(
         cost_usd=billed_replica_s * usd_per_replica_s,
         gpu_hours=billed_replica_s * model.gpus_per_replica / 3600.0, duration_s=scenario.duration_s,
     )
-    summary.update(oracle_summary(context, usd_per_replica_s, summary["cost/usd"]))
+    oracle = limit.plan() if limit is not None else context.future.plan if context.future is not None else None
+    summary.update(oracle_summary(oracle, usd_per_replica_s, summary["cost/usd"]))
     total = outcomes.total
     summary["run/events_per_request"] = events_scheduled(env) / total if total else float("nan")
     return WorldResult(world.name, summary, outcomes.table(), ticks, controller.decisions,
-                       time.perf_counter() - wall_start)
+                       time.perf_counter() - wall_start, setup_s)
+
+
+def _with_limit(limit: Optional[ClairvoyantLimit],
+                on_tick: Optional[Callable[[float], None]]) -> Optional[Callable[[float], None]]:
+    """The controller's hook after each tick: the limit sizes the ticks ended, then ``on_tick``."""
+    if limit is None:
+        return on_tick
+
+    def ticked(now: float) -> None:
+        limit.advance_to(now)
+        if on_tick is not None:
+            on_tick(now)
+    return ticked
 
 
 def _fleet(env: simpy.Environment, model, fleet, requests: RequestStore):
