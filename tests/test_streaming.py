@@ -15,6 +15,7 @@ as the run goes, must hold the table the whole-array world keeps.
 from __future__ import annotations
 
 import json
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from elastic_des.app import run
 from elastic_des.engine.histogram import DEFAULT_RELATIVE_ERROR
 from elastic_des.engine.records import RequestStore
 from elastic_des.engine.simulation import oracle_summary, policy_context, simulate_world
-from elastic_des.engine.windows import WINDOW_S, RequestSource
+from elastic_des.engine.windows import WINDOW_S, RequestSource, two_readers
 from elastic_des.engine.workload import build_workload, request_source
 from elastic_des.factory import build
 from elastic_des.forecasters.simple import EWMAForecaster
@@ -164,6 +165,34 @@ def test_the_limit_read_as_the_world_runs_is_the_one_replayed_before_it(make_cfg
     assert oracle_summary(before, usd_per_replica_s, result.summary["cost/usd"]) == {
         key: result.summary[key] for key in ("cost/oracle_usd", "cost/oracle_ratio", "oracle/infeasible_ticks")}
     assert 0 < result.summary["cost/oracle_usd"] <= result.summary["cost/usd"]
+
+
+def test_two_readers_read_every_window_in_order_and_hold_it_only_until_both_have():
+    class Window:  # an object a weak reference can watch
+        def __init__(self, number):
+            self.number = number
+
+    made = []
+
+    def windows():
+        for number in range(200):  # more than itertools.tee's blocks of 57
+            made.append(weakref.ref(window := Window(number)))
+            yield window
+
+    world, limit = two_readers(windows())
+    seen_world, seen_limit = [], []
+    for step in range(200):
+        seen_world.append(next(world).number)
+        if step % 3 == 0:  # the limit lags a few windows, then catches up
+            while len(seen_limit) < len(seen_world):
+                seen_limit.append(next(limit).number)
+        # (no cycles: a window goes as its last reference does)
+        # held: what the limit has not read yet, and the newest window (the generator's own)
+        alive = {ref().number for ref in made if ref() is not None}
+        assert alive == set(range(len(seen_limit), len(seen_world))) | {len(seen_world) - 1}
+    seen_limit += [window.number for window in limit]
+    assert seen_world == seen_limit == list(range(200))
+    assert next(world, None) is None
 
 
 def test_a_streaming_world_holds_only_the_requests_in_flight(make_cfg, monkeypatch):

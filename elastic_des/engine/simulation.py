@@ -19,7 +19,6 @@ flight) unless the world keeps its request table (``record_requests``).
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from elastic_des.engine.service import (
     ServingPlan, planning_service_times, request_columns, service_prior, service_stream, serving_plan,
 )
 from elastic_des.engine.slo import SLO
-from elastic_des.engine.windows import RequestSource
+from elastic_des.engine.windows import RequestSource, two_readers
 from elastic_des.engine.workload import Workload, whole_workload
 
 Requests = Union[Workload, RequestSource]
@@ -185,9 +184,9 @@ def simulate_world(
     windows = world_windows(model, plan, workload, seed)
     limit = None
     if oracle_limit and not policy.clairvoyant and workload.read_ahead:
-        # The limit reads the windows the world loads (a tee holds those one has
-        # read and the other not yet: a window at most), sizing each tick as it ends.
-        windows, read_by_limit = itertools.tee(windows)
+        # The limit reads the windows the world loads (held until both have read
+        # them: a window at most), sizing each tick as it ends.
+        windows, read_by_limit = two_readers(windows)
         limit = ClairvoyantLimit(limit_batches(read_by_limit), **limit_keywords(world, scenario, controller_cfg, plan))
     requests = RequestStore(windows, first_tokens=model.service_model == "batching")  # its pool records them
     pool, dispatcher, first_token_of = _fleet(env, model, fleet, requests)

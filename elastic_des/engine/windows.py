@@ -31,14 +31,17 @@ part is replayed:
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 import numpy as np
 
 WINDOW_S = 21_600.0  # six hours: ~1M requests at 50 req/s, about 60 MB of arrays per window
 DRAW_CHUNK = 1 << 20  # random draws made at once while scanning a stream
 CANDIDATE_BUDGET = 1 << 23  # thinning candidates held at once (8M: 64 MB); see ThinnedArrivals
+
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -253,3 +256,27 @@ def sliced(batch: RequestBatch, duration_s: float, window_s: float = WINDOW_S) -
         if stop > first:
             yield batch.part(first, stop)
         first = stop
+
+
+def two_readers(items: Iterable[Item]) -> tuple[Iterator[Item], Iterator[Item]]:
+    """Two iterators over ``items``, each item held only until both have read it.
+
+    A world and its clairvoyant limit read the same windows a tick apart.
+    ``itertools.tee`` would do, but it frees what both have read in blocks
+    of 57 items, and a month has 120 windows: it would hold them all."""
+    source = iter(items)
+    unread: tuple[deque, deque] = (deque(), deque())
+
+    def reader(mine: deque, other: deque) -> Iterator[Item]:
+        while True:
+            if mine:
+                yield mine.popleft()
+                continue
+            for item in source:  # one item: the other reader gets it too
+                other.append(item)
+                yield item
+                break
+            else:
+                return
+
+    return reader(unread[0], unread[1]), reader(unread[1], unread[0])
