@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from elastic_des import request_files
-from elastic_des.engine import metrics
+from elastic_des.engine import metrics, simulation
 from elastic_des.app import run
 from elastic_des.engine.histogram import DEFAULT_RELATIVE_ERROR
 from elastic_des.engine.records import RequestStore
@@ -210,6 +210,31 @@ def test_a_streaming_world_holds_only_the_requests_in_flight(make_cfg, monkeypat
     per_tick = result.ticks["arrivals"].max()
     assert total > 50 * per_tick  # a long run against a tick's arrivals
     assert max(held) <= 3 * per_tick  # the next tick's arrivals and those in flight, not the run
+
+
+def test_a_streaming_world_with_its_limit_holds_at_most_two_windows(make_cfg, monkeypatch):
+    # Memory that does not grow with the run: the world and the clairvoyant limit
+    # read the same windows, and neither may keep the ones both have passed.
+    class Window(dict):  # a window a weak reference can watch
+        pass
+
+    made, most = [], [0]
+    windows = simulation.world_windows
+
+    def watched(*args):
+        for window in windows(*args):
+            made.append(weakref.ref(window := Window(window)))
+            yield window
+
+    def on_tick(now):
+        most[0] = max(most[0], sum(ref() is not None for ref in made))
+
+    monkeypatch.setattr(simulation, "world_windows", watched)
+    cfg = make_cfg(f"scenario.duration_s={4.5 * WINDOW_S}", "scenario.workload.base_rate_rps=0.5")
+    result = _simulate(cfg, *_worlds(cfg)[0], request_source(cfg.scenario, cfg.seed), record_requests=False,
+                       on_tick=on_tick)
+    assert len(made) == 5 and result.summary["cost/oracle_usd"] > 0
+    assert most[0] <= 2  # the window being served, and the next one at its edge
 
 
 def test_requests_file_is_written_in_row_groups_and_holds_the_whole_table(make_cfg, tmp_path, monkeypatch):
