@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -11,10 +10,9 @@ import pytest
 from elastic_des.engine.traces import load_aggregate_rates, load_request_trace
 from elastic_des.errors import ConfigError
 
-SPEC = importlib.util.spec_from_file_location("policies_benchmark",
-                                              Path(__file__).resolve().parent.parent / "benchmarks" / "policies.py")
-bench = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(bench)
+from benchmark_module import load_benchmark
+
+bench = load_benchmark("policies")
 
 
 def table(rows):
