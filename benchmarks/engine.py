@@ -143,7 +143,8 @@ class _Stopwatch:
 def run_elastic_des(case: Case) -> Result:
     """The engine alone, wired as ``simulate_world`` wires it."""
     policy, forecaster = StaticPolicy(case.servers), EWMAForecaster()
-    context = policy_context(case.world, case.scenario, case.controller, case.workload, case.seed)
+    # A static policy reads no clairvoyant plan: none is computed.
+    context = policy_context(case.world, case.scenario, case.controller, case.workload, case.seed, oracle=False)
     policy.reset(context)
     forecaster.reset(case.controller.tick_s)
     watch = _Stopwatch()

@@ -61,7 +61,7 @@ class WorldResult:
     ticks: pd.DataFrame
     decisions: list[dict]
     wall_s: float = float("nan")  # wall-clock time of the simulation (not a result: timing.json)
-    setup_s: float = float("nan")  # of which before the first event: planning, the clairvoyant limit, warm-up
+    setup_s: float = float("nan")  # of which before the first event: planning, placing the size streams, warm-up
 
 
 def world_windows(model, plan: ServingPlan, workload: Requests, seed: int) -> Iterator[dict[str, np.ndarray]]:
@@ -161,7 +161,7 @@ def simulate_world(
 
     ``oracle_limit``: compute the clairvoyant limit's cost (``cost/oracle_*``
     in the summary: a replay of every request through the slots of each
-    tick's candidate fleets, about a tenth of the run's time, done tick by
+    tick's candidate fleets, some 5–10 % of the run's time, done tick by
     tick as the world loads the requests); ``False`` skips it unless the
     policy is clairvoyant, which reads the plan before the run (e.g. for
     training episodes that never read it).
