@@ -11,9 +11,8 @@ run) and the peak resident memory: of the subprocess (``ru_maxrss`` from
 worker's peaks) and the sum of the two world processes' peaks (from
 ``timing.json``; pages shared after the fork count twice, so the sum errs
 high). It also splits the wall time: the setup before the first simulated
-event (``setup_s`` in ``timing.json``: mostly the replay of the arrivals
-that places the output-size stream past every prompt draw), and the
-simulation after it, per million requests. Both worlds run at once with ``run.workers=2``,
+event (``setup_s`` in ``timing.json``: planning and warm-up),
+and the simulation after it, per million requests. Both worlds run at once with ``run.workers=2``,
 so the split takes the world that finished last.
 
 Usage: ``python benchmarks/scale.py [--days 1,7,30] [--rate 50] [--workers auto]``.

@@ -68,9 +68,8 @@ def timing(results: dict[str, WorldResult], processes: dict[str, dict]) -> dict:
     """Wall-clock figures of each world (``timing.json``): not results, so kept
     out of ``summary.json``, which the same config and seed reproduce byte for
     byte. ``setup_s`` is the part of ``wall_s`` before the first simulated
-    event (the serving plan, the replay of the arrivals that places the
-    output-size stream, a clairvoyant policy's plan, the forecaster's
-    warm-up): it grows with the run's requests but is not the
+    event (the serving plan, a clairvoyant policy's plan, the
+    forecaster's warm-up): not the
     simulation's cost per request. ``processes``: the
     process that ran each world (``pid``) and its peak resident memory when
     the world finished (``peak_rss_mb``; with ``run.workers=2`` the

@@ -11,9 +11,8 @@ fleet cannot absorb.
 
 :func:`memory_estimate_bytes` turns it into bytes. A run holds one window
 of requests at a time (:mod:`elastic_des.engine.windows`; its arrays, the
-thinning candidates of a group of windows while it is drawn, at most
-:data:`~elastic_des.engine.windows.CANDIDATE_BUDGET` unless one window
-holds more, the requests in flight), one row per
+thinning candidates of a slice while it is drawn, at most
+:data:`~elastic_des.engine.windows.DRAW_CHUNK`, the requests in flight), one row per
 tick and decision, and, for a timestamps trace, the replayed trace whole;
 the request table is written to disk as it goes. So a month at 50 req/s
 (260M requests over both worlds) is estimated at well under 1 GB; the
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elastic_des.engine.windows import CANDIDATE_BUDGET, WINDOW_S
+from elastic_des.engine.windows import DRAW_CHUNK, SLICE_S, WINDOW_S
 from elastic_des.engine.traces import RequestColumns, load_aggregate_rates, load_request_trace
 from elastic_des.engine.workload import run_rate_windows, validated_trace_path
 
@@ -118,8 +117,7 @@ def window_requests(demand: Demand, duration_s: float) -> float:
 
 def memory_estimate_bytes(demand: Demand, duration_s: float, tick_s: float) -> float:
     """Peak bytes a run of ``demand`` over ``duration_s`` with ticks of ``tick_s`` holds; see the module docs."""
-    window_candidates = demand.candidates * min(1.0, WINDOW_S / duration_s)
-    held_candidates = min(demand.candidates, max(float(CANDIDATE_BUDGET), window_candidates))
+    held_candidates = min(demand.candidates * min(1.0, SLICE_S / duration_s), float(DRAW_CHUNK))
     ticks = duration_s / tick_s if tick_s > 0 else 0.0
     return (window_requests(demand, duration_s) * BYTES_PER_WINDOW_REQUEST
             + held_candidates * BYTES_PER_CANDIDATE + ticks * BYTES_PER_TICK

@@ -56,11 +56,11 @@ def test_no_planner_stays_at_the_wrong_size_when_trace_sizes_differ_from_the_con
     assert ticks["service_mean_s"].iloc[-1] > 20 * config_service
 
 
-def _predictive(make_cfg, tmp_path, name, body, correction: bool):
+def _predictive(make_cfg, tmp_path, name, body, correction: bool, seed: int = 1):
     overrides = scenario_overrides(tmp_path, name, body)
-    out = tmp_path / f"{name}_{correction}"
+    out = tmp_path / f"{name}_{correction}_{seed}"
     summary = run(make_cfg(*overrides, *SLOTS_WORLD, "policy=predictive", f"policy.burst_correction={str(correction).lower()}",
-                           "baseline.enabled=false", "output.requests=false", "seed=1",
+                           "baseline.enabled=false", "output.requests=false", f"seed={seed}",
                            "world.fleet.initial_replicas=3", "scenario.duration_s=7200"), out)
     decisions = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
     return summary, np.array([d["replicas_after"] for d in decisions])
@@ -70,13 +70,18 @@ def test_burst_correction_beats_plain_erlang_c_on_a_bursty_renewal_stream(make_c
     # Gamma inter-arrival times of CV 6 at 10 req/s, a 15 s SLO at 99.9 %: Erlang C with a
     # 10 % rate headroom under-sizes; Allen–Cunneen sizes up in the bursty ticks. (Neither
     # reaches 99.9 % here: the burst correction narrows the gap, it does not close it.)
+    # Over three seeds: the gain is 0.1-2.6 points a seed.
     body = {"duration_s": 7200, "slo": {"latency_s": 15, "target_compliance": 0.999},
             "workload": {"base_rate_rps": 10.0, "arrivals": {"process": "renewal", "family": "gamma", "cv": 6.0}}}
-    plain, _ = _predictive(make_cfg, tmp_path, "bursty", body, correction=False)
-    burst, _ = _predictive(make_cfg, tmp_path, "bursty", body, correction=True)
-    assert plain["sla/compliance"] < plain["sla/target"]
-    assert burst["sla/compliance"] > plain["sla/compliance"] + 0.005
-    assert burst["cost/usd"] > plain["cost/usd"]
+    gains = []
+    for seed in range(3):
+        plain, _ = _predictive(make_cfg, tmp_path, "bursty", body, correction=False, seed=seed)
+        burst, _ = _predictive(make_cfg, tmp_path, "bursty", body, correction=True, seed=seed)
+        assert plain["sla/compliance"] < plain["sla/target"]
+        assert burst["sla/compliance"] > plain["sla/compliance"]
+        assert burst["cost/usd"] > plain["cost/usd"]
+        gains.append(burst["sla/compliance"] - plain["sla/compliance"])
+    assert np.mean(gains) > 0.005, gains
 
 
 def test_burst_correction_equals_plain_erlang_c_on_poisson_arrivals(make_cfg, tmp_path):

@@ -28,7 +28,7 @@ def test_readme_explain_example_matches_a_fresh_run(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
 
     run()  # python run.py, as the README says
-    run("task=explain", "explain.run_dir=outputs/runs/default__threshold__0", "explain.tick=601")
-    result = json.loads((tmp_path / "outputs/explain/slm/default__threshold__0/tick601__hold/explain.json").read_text())
+    run("task=explain", "explain.run_dir=outputs/runs/default__threshold__0", "explain.tick=602")
+    result = json.loads((tmp_path / "outputs/explain/slm/default__threshold__0/tick602__hold/explain.json").read_text())
     assert result["explain/decision"] == quoted("decision")
     assert result["explain/counterfactual"] == quoted("counterfactual")

@@ -1,15 +1,15 @@
-"""The windows replay the whole-run draw, bit for bit.
+"""The windows replay the run's draw, bit for bit.
 
-A run's requests are *defined* as one draw over the whole run from the
-seeded streams (the draw the whole-array path made before runs streamed):
-NHPP thinning draws a Poisson count, every candidate time, then every
-acceptance draw; a renewal process draws blocks of gaps; request sizes draw
-every prompt, then every output. These tests write that definition out in
-a few lines and check that the windowed replay of
+A run's requests are *defined* as one pass over the seeded streams in
+pieces that do not depend on the windows: NHPP thinning draws, slice after
+slice, a Poisson count, the slice's candidate times, then their acceptance
+draws; a renewal process draws blocks of gaps; request sizes draw, block
+after block, the block's prompts, then its outputs. These tests write that
+definition out in a few lines and check that the windowed replay of
 :mod:`elastic_des.engine.windows` and :mod:`elastic_des.engine.arrivals`
-gives the same numbers with short windows, small candidate budgets and
-small chunks, so every path that a month-long run takes (many windows,
-many candidate groups, a window over the budget alone, renewal blocks drawn
+gives the same numbers with short windows (shorter and longer than a slice,
+not a multiple of it) and small chunks, so every path that a month-long run
+takes (many windows, a slice across a window's edge, renewal blocks drawn
 in chunks) is exercised on a small run.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from elastic_des import rng as rng_streams
-from elastic_des.engine import arrivals
+from elastic_des.engine import arrivals, windows
 from elastic_des.engine.arrivals import OnOffRateProfile
 from elastic_des.engine.distributions import (
     Exponential, Gamma, LogNormal, Uniform, Weibull, interarrival_distribution, make_distribution,
@@ -30,12 +30,15 @@ from elastic_des.engine.windows import ThinnedArrivals, window_edges
 from elastic_des.engine.workload import SyntheticRateProfile, request_source
 
 
-def whole_run_thinning(profile, rng: np.random.Generator) -> np.ndarray:
-    upper = profile.upper_bound()
-    count = rng.poisson(upper * profile.duration_s)
-    candidates = np.sort(rng.uniform(0.0, profile.duration_s, count))
-    keep = rng.uniform(0.0, upper, count) < profile.rate(candidates)
-    return candidates[keep]
+def whole_run_thinning(profile, slice_s: float, rng: np.random.Generator) -> np.ndarray:
+    upper, kept, start = profile.upper_bound(), [], 0.0
+    for k in range(int(math.ceil(profile.duration_s / slice_s))):
+        start, end = k * slice_s, min((k + 1) * slice_s, profile.duration_s)
+        count = rng.poisson(upper * (end - start))
+        candidates = np.sort(rng.uniform(start, end, count))
+        keep = rng.uniform(0.0, upper, count) < profile.rate(candidates)
+        kept.append(candidates[keep])
+    return np.concatenate(kept)
 
 
 def whole_run_renewal(gaps, horizon: float, rng: np.random.Generator) -> np.ndarray:
@@ -61,17 +64,18 @@ def profile_of(make_cfg, *overrides, onoff: bool = False):
     return OnOffRateProfile(profile, 400.0, 900.0, 6.0, rng_streams.stream(5, "modulation")) if onoff else profile
 
 
-@pytest.mark.parametrize("window_s, budget", [(3000.0, 10**9), (3000.0, 20_000), (1500.0, 3000), (7000.0, 1)])
+@pytest.mark.parametrize("window_s", [3000.0, 1500.0, 7000.0, 250.0, 1234.5])
 @pytest.mark.parametrize("onoff", [False, True])
-def test_thinning_windows_are_the_whole_run_draw(make_cfg, window_s, budget, onoff):
+def test_thinning_windows_are_the_whole_run_draw(make_cfg, window_s, onoff):
     profile = profile_of(make_cfg, onoff=onoff)
-    expected = whole_run_thinning(profile, rng_streams.stream(9, "arrivals"))
-    replay = ThinnedArrivals(profile, lambda: rng_streams.stream(9, "arrivals"), window_s=window_s, budget=budget)
-    windows = list(replay())
-    assert len(windows) == len(window_edges(profile.duration_s, window_s)) >= 3
+    expected = whole_run_thinning(profile, windows.SLICE_S, rng_streams.stream(9, "arrivals"))
+    replay = ThinnedArrivals(profile, lambda: rng_streams.stream(9, "arrivals"), window_s=window_s)
+    assert replay.slice_s() == windows.SLICE_S
+    windows_drawn = list(replay())
+    assert len(windows_drawn) == len(window_edges(profile.duration_s, window_s)) >= 3
     assert len(expected) > 10_000
-    assert np.array_equal(np.concatenate(windows), expected)
-    for (start, end), arrivals_in in zip(window_edges(profile.duration_s, window_s), windows):
+    assert np.array_equal(np.concatenate(windows_drawn), expected)
+    for (start, end), arrivals_in in zip(window_edges(profile.duration_s, window_s), windows_drawn):
         assert np.all((arrivals_in >= start) & (arrivals_in < end))
     assert np.array_equal(np.concatenate(list(replay())), expected)  # a second replay is the same
 
@@ -93,7 +97,7 @@ def test_renewal_chunks_are_the_whole_run_draw_and_move_the_generator_alike(monk
 @pytest.mark.parametrize("distribution", [Exponential(3.0), LogNormal(200.0, 1.5), Uniform(1.0, 9.0),
                                           Gamma(2.0, 0.5), Weibull(1.0, 0.7)], ids=type)
 def test_distributions_draw_element_by_element(distribution):
-    # What SizedRequests relies on: drawing a + b values is drawing a, then b.
+    # What renewal blocks drawn in chunks rely on: drawing a + b values is drawing a, then b.
     whole, parts = rng_streams.stream(1, "sizes"), rng_streams.stream(1, "sizes")
     expected = distribution.sample(whole, 5000)
     drawn = np.concatenate([distribution.sample(parts, n) for n in (1, 999, 3000, 1000)])
@@ -101,15 +105,34 @@ def test_distributions_draw_element_by_element(distribution):
     assert parts.bit_generator.state == whole.bit_generator.state
 
 
-def test_request_sizes_are_every_prompt_then_every_output(make_cfg):
+@pytest.mark.parametrize("block", [1000, 1 << 16])
+def test_request_sizes_are_each_blocks_prompts_then_its_outputs(make_cfg, monkeypatch, block):
+    monkeypatch.setattr(windows, "SIZE_BLOCK", block)
     cfg = make_cfg("scenario.duration_s=50000", "scenario.workload.base_rate_rps=1")
     batches = list(request_source(cfg.scenario, cfg.seed).batches())
     assert len(batches) >= 3
     prompts = np.concatenate([b.prompt_tokens for b in batches])
     outputs = np.concatenate([b.output_tokens for b in batches])
+    assert len(prompts) > 10 * 1000
     sizes = rng_streams.stream(cfg.seed, "request_sizes")
     workload = cfg.scenario.workload
-    expected_prompts = make_distribution(workload.prompt_tokens, "p").sample(sizes, len(prompts))
-    expected_outputs = make_distribution(workload.output_tokens, "o").sample(sizes, len(prompts))
+    prompt_dist = make_distribution(workload.prompt_tokens, "p")
+    output_dist = make_distribution(workload.output_tokens, "o")
+    expected_prompts, expected_outputs = [], []
+    while sum(map(len, expected_prompts)) < len(prompts):
+        expected_prompts.append(prompt_dist.sample(sizes, block))
+        expected_outputs.append(output_dist.sample(sizes, block))
+    expected_prompts = np.concatenate(expected_prompts)[:len(prompts)]
+    expected_outputs = np.concatenate(expected_outputs)[:len(prompts)]
     assert np.array_equal(prompts, np.maximum(1.0, np.rint(expected_prompts)))
     assert np.array_equal(outputs, np.maximum(1.0, np.rint(expected_outputs)))
+
+
+def test_request_sizes_taken_in_any_parts_are_the_sizes_taken_at_once(monkeypatch):
+    monkeypatch.setattr(windows, "SIZE_BLOCK", 100)
+    prompt, output = LogNormal(200.0, 1.5), Exponential(3.0)
+    whole = windows.RequestSizes(prompt.sample, output.sample, rng_streams.stream(2, "sizes")).take(1234)
+    parts = windows.RequestSizes(prompt.sample, output.sample, rng_streams.stream(2, "sizes"))
+    taken = [parts.take(n) for n in (0, 1, 99, 100, 301, 733)]
+    assert np.array_equal(np.concatenate([p for p, _ in taken]), whole[0])
+    assert np.array_equal(np.concatenate([o for _, o in taken]), whole[1])

@@ -61,7 +61,7 @@ class WorldResult:
     ticks: pd.DataFrame
     decisions: list[dict]
     wall_s: float = float("nan")  # wall-clock time of the simulation (not a result: timing.json)
-    setup_s: float = float("nan")  # of which before the first event: planning, placing the size streams, warm-up
+    setup_s: float = float("nan")  # of which before the first event: planning, warm-up
 
 
 def world_windows(model, plan: ServingPlan, workload: Requests, seed: int) -> Iterator[dict[str, np.ndarray]]:

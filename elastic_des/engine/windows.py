@@ -6,26 +6,27 @@ workload is a *recipe*: a :class:`RequestSource` replays the run's requests
 window by window (:data:`WINDOW_S` of simulated time each) from the seeded
 streams, and the simulation pulls a window only when it reaches it.
 
-The windows replay the whole-run draw, not an approximation of it: the
-requests of every window, concatenated, are bit for bit the requests that
-drawing the whole run at once from the same seeded streams gives (the
-whole-array workload, :func:`elastic_des.engine.workload.build_workload`),
-so a run that streams and a run that holds every request see the same
-requests, and a run's results do not depend on the window length. How each
-part is replayed:
+The windows replay the run's draw, not an approximation of it: every
+stream is drawn in pieces whose boundaries do not depend on the windows
+(thinning slices, renewal blocks, size blocks), so the requests of every
+window, concatenated, are bit for bit the requests of the whole-array
+workload (:func:`elastic_des.engine.workload.build_workload`, which
+concatenates the same windows), a run that streams and a run that holds
+every request see the same requests, and a run's results do not depend on
+the window length. Each piece is drawn once per replay, in order, so a
+replay costs the same per request however long the run. How each part is
+replayed:
 
 * NHPP thinning (Poisson and on/off arrivals, and rate traces):
-  :class:`ThinnedArrivals` scans the candidate draws in bounded groups of
-  windows and reads each window's acceptance draws by advancing the
-  generator to them;
+  :class:`ThinnedArrivals`, slice by slice;
 * renewal processes and client mixtures
   (:mod:`elastic_des.engine.arrivals`) draw their points in consecutive
-  chunks in the whole-run draw's order, regrouped here into the fixed
-  windows (:func:`fixed_windows`);
+  chunks in the draw's order;
+* both regrouped into the fixed windows (:func:`fixed_windows`);
 * a timestamps trace is held whole (it is a file already in memory) and
   cut into windows;
-* request sizes (:class:`SizedRequests`): prompts from the start of the
-  sizes stream, outputs from its state past every prompt draw.
+* request sizes (:class:`RequestSizes`): a block of prompts, then the
+  block's outputs, block after block.
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Optional, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
 WINDOW_S = 21_600.0  # six hours: ~1M requests at 50 req/s, about 60 MB of arrays per window
-DRAW_CHUNK = 1 << 20  # random draws made at once while scanning a stream
-CANDIDATE_BUDGET = 1 << 23  # thinning candidates held at once (8M: 64 MB); see ThinnedArrivals
+DRAW_CHUNK = 1 << 20  # thinning candidates drawn at once at most (8 MB a column); see ThinnedArrivals
+SLICE_S = 600.0  # the thinning's slice: at 50 req/s about 30k-100k candidates
+SIZE_BLOCK = 1 << 16  # requests sized at once: prompts, then outputs; see RequestSizes
 
 Item = TypeVar("Item")
 
@@ -64,100 +66,53 @@ def window_edges(duration_s: float, window_s: float = WINDOW_S) -> list[tuple[fl
     return [(k * window_s, min((k + 1) * window_s, duration_s)) for k in range(int(math.ceil(duration_s / window_s)))]
 
 
-def _generator_at(state: dict, draws: int = 0) -> np.random.Generator:
-    """A generator in bit-generator ``state``, advanced by ``draws`` 64-bit
-    draws (one per uniform double)."""
-    bits = getattr(np.random, state["bit_generator"])()
-    bits.state = state
-    if draws:
-        bits.advance(draws)
-    return np.random.Generator(bits)
-
-
 class ThinnedArrivals:
     """A non-homogeneous Poisson process with ``profile.rate`` by exact thinning
-    (Lewis & Shedler 1979), drawn as one draw over the whole run draws it and
-    replayed a window at a time.
+    (Lewis & Shedler 1979), drawn slice by slice and replayed a window at a time.
 
-    The whole-run draw: from ``make_rng()``, a Poisson count of candidates
-    at the rate ``upper = profile.upper_bound()``, then that many uniform
-    candidate times, then that many uniform acceptance draws on
-    ``[0, upper)``, the ``i``-th compared with the rate at the ``i``-th
-    candidate in time order. A month holds hundreds of millions of
-    candidates, so they are never held at once: one scan of the candidate
-    draws counts each window's candidates; then the windows are taken in
-    groups of at most :data:`CANDIDATE_BUDGET` candidates, each group
-    collected by one more scan (the draws regenerated from the saved state)
-    and sorted; and a window's acceptance draws are read by advancing the
-    generator to their position (PCG64's ``advance``), since every uniform
-    double is exactly one 64-bit draw. So any run, however long, gets the
-    very arrivals of the whole-run draw, with memory bounded by the budget
-    and time growing with (candidates)² / budget past one group.
+    The draw: from ``make_rng()``, slice after slice of :data:`SLICE_S`
+    seconds (shorter when a slice would hold more than :data:`DRAW_CHUNK`
+    candidates at ``upper = profile.upper_bound()``; the last one ends the
+    run), a Poisson count of candidates at the rate ``upper`` over the
+    slice, that many uniform candidate times in it (sorted), and that many
+    uniform acceptance draws on ``[0, upper)``, the ``i``-th compared with
+    the rate at the ``i``-th candidate. Counts on disjoint intervals of a
+    Poisson process are independent, so this is the process itself, not
+    an approximation of it. The slices do not depend on the windows: the
+    windows (:func:`fixed_windows`) regroup one pass over the slices, so a
+    run holds one slice's candidates at a time and its arrivals do not depend
+    on the window length, and a replay costs the same per request whatever
+    the run's length.
     """
 
-    def __init__(self, profile, make_rng: Callable[[], np.random.Generator], window_s: float = WINDOW_S,
-                 budget: Optional[int] = None):
+    def __init__(self, profile, make_rng: Callable[[], np.random.Generator], window_s: float = WINDOW_S):
         self.profile = profile
         self.make_rng = make_rng
-        self.edges = window_edges(profile.duration_s, window_s)
-        self.starts = np.array([start for start, _ in self.edges])
-        self.budget = CANDIDATE_BUDGET if budget is None else budget
-        self._plan: Optional[tuple[int, dict, np.ndarray]] = None
+        self.window_s = window_s
 
-    def _candidates(self, count: int, state: dict) -> Iterator[np.ndarray]:
-        """The candidate times in draw order, :data:`DRAW_CHUNK` at a time."""
-        rng = _generator_at(state)
-        for first in range(0, count, DRAW_CHUNK):
-            yield rng.uniform(0.0, self.profile.duration_s, min(DRAW_CHUNK, count - first))
+    def slice_s(self) -> float:
+        """The length of a slice (see the class docs)."""
+        upper = self.profile.upper_bound()
+        return min(SLICE_S, DRAW_CHUNK / upper) if upper > 0 else SLICE_S
 
-    def plan(self) -> tuple[int, dict, np.ndarray]:
-        """The candidate count, the generator state after drawing it, and each
-        window's candidates (one scan, kept)."""
-        if self._plan is None:
-            rng = self.make_rng()
-            count = int(rng.poisson(self.profile.upper_bound() * self.profile.duration_s))
-            state = rng.bit_generator.state
-            per_window = np.zeros(len(self.edges), dtype=np.int64)
-            for chunk in self._candidates(count, state):
-                per_window += np.bincount(np.searchsorted(self.starts, chunk, side="right") - 1,
-                                          minlength=len(self.edges))
-            self._plan = (count, state, per_window)
-        return self._plan
-
-    def _groups(self, per_window: np.ndarray) -> Iterator[tuple[int, int]]:
-        """Consecutive windows ``[first, stop)`` of at most ``budget`` candidates
-        together (a window over the budget alone)."""
-        first, held = 0, 0
-        for k, n in enumerate(per_window.tolist()):
-            if k > first and held + n > self.budget:
-                yield first, k
-                first, held = k, 0
-            held += n
-        yield first, len(per_window)
+    def slices(self) -> Iterator[np.ndarray]:
+        """The arrival times of each slice, in order."""
+        upper = self.profile.upper_bound()
+        duration_s = self.profile.duration_s
+        if upper <= 0:
+            return
+        rng = self.make_rng()
+        slice_s = self.slice_s()
+        for k in range(int(math.ceil(duration_s / slice_s))):
+            start, end = k * slice_s, min((k + 1) * slice_s, duration_s)
+            count = int(rng.poisson(upper * (end - start)))
+            candidates = np.sort(rng.uniform(start, end, count))
+            accept = rng.uniform(0.0, upper, count)
+            yield candidates[accept < self.profile.rate(candidates)]
 
     def __call__(self) -> Iterator[np.ndarray]:
         """The arrival times of each window, in order."""
-        upper = self.profile.upper_bound()
-        if upper <= 0:
-            yield from (np.empty(0) for _ in self.edges)
-            return
-        count, state, per_window = self.plan()
-        offsets = np.concatenate([[0], np.cumsum(per_window)]).tolist()
-        for first, stop in self._groups(per_window):
-            low = self.starts[first]
-            high = self.starts[stop] if stop < len(self.starts) else math.inf
-            # Filled in place and sorted in place: the group's candidates are held once.
-            group = np.empty(int(offsets[stop] - offsets[first]))
-            filled = 0
-            for chunk in self._candidates(count, state):
-                inside = chunk[(chunk >= low) & (chunk < high)]
-                group[filled:filled + len(inside)] = inside
-                filled += len(inside)
-            group.sort()
-            cuts = np.searchsorted(group, self.starts[first + 1:stop], side="left")
-            for k, candidates in zip(range(first, stop), np.split(group, cuts)):
-                accept = _generator_at(state, count + offsets[k]).uniform(0.0, upper, len(candidates))
-                yield candidates[accept < self.profile.rate(candidates)]
+        return fixed_windows(self.slices(), self.profile.duration_s, self.window_s)
 
 
 def fixed_windows(chunks: Iterable[np.ndarray], duration_s: float, window_s: float = WINDOW_S) -> Iterator[np.ndarray]:
@@ -206,20 +161,39 @@ class RequestSource:
         return self._batches()
 
 
+class RequestSizes:
+    """Request sizes in arrival order, drawn a block at a time.
+
+    The draw: from ``make_rng()``, block after block of :data:`SIZE_BLOCK`
+    requests, the block's prompt tokens (``prompt(rng, n)``), then its
+    output tokens (``output(rng, n)``). The ``i``-th request's sizes are the
+    same however the requests are taken (:meth:`take`, a window at a time
+    or all at once), and a run holds one block beyond what it has taken.
+    """
+
+    def __init__(self, prompt: Callable[[np.random.Generator, int], np.ndarray],
+                 output: Callable[[np.random.Generator, int], np.ndarray], rng: np.random.Generator):
+        self.prompt = prompt
+        self.output = output
+        self.rng = rng
+        self._prompts, self._outputs = np.empty(0), np.empty(0)
+
+    def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The prompt and output tokens of the next ``n`` requests."""
+        prompts, outputs = [self._prompts], [self._outputs]
+        held = len(self._prompts)
+        while held < n:
+            prompts.append(self.prompt(self.rng, SIZE_BLOCK))
+            outputs.append(self.output(self.rng, SIZE_BLOCK))
+            held += SIZE_BLOCK
+        prompt, output = np.concatenate(prompts), np.concatenate(outputs)
+        self._prompts, self._outputs = prompt[n:], output[n:]
+        return prompt[:n], output[:n]
+
+
 class SizedRequests:
     """The batches of the windows of ``arrival_windows()``, each request sized
-    as one whole-run draw sizes them: from ``make_rng()``, every request's
-    prompt tokens (``prompt(rng, n)``) in arrival order, then every
-    request's output tokens (``output(rng, n)``).
-
-    Replayed a window at a time, that needs two generators: one at the start
-    of the stream for the prompts, and one past the run's ``n`` prompt
-    draws for the outputs. Finding the latter takes one replay of the
-    arrivals (to know ``n``) and ``n`` prompt draws made and thrown away, on
-    first use; its state is kept. This relies on each distribution drawing
-    element by element (``sample(rng, a + b)`` is ``sample(rng, a)`` then
-    ``sample(rng, b)``), which ``tests/test_streaming.py`` checks.
-    """
+    by :class:`RequestSizes` from a fresh ``make_rng()`` per replay."""
 
     def __init__(self, arrival_windows: Callable[[], Iterator[np.ndarray]],
                  prompt: Callable[[np.random.Generator, int], np.ndarray],
@@ -229,23 +203,12 @@ class SizedRequests:
         self.prompt = prompt
         self.output = output
         self.make_rng = make_rng
-        self._outputs_state: Optional[dict] = None
-
-    def outputs_state(self) -> dict:
-        """The sizes stream's state after every request's prompt draw."""
-        if self._outputs_state is None:
-            requests = sum(len(arrival) for arrival in self.arrival_windows())
-            rng = self.make_rng()
-            for first in range(0, requests, DRAW_CHUNK):
-                self.prompt(rng, min(DRAW_CHUNK, requests - first))
-            self._outputs_state = rng.bit_generator.state
-        return self._outputs_state
 
     def __call__(self) -> Iterator[RequestBatch]:
-        prompt_rng, output_rng = self.make_rng(), _generator_at(self.outputs_state())
+        sizes = RequestSizes(self.prompt, self.output, self.make_rng())
         for arrival in self.arrival_windows():
             if len(arrival):
-                yield RequestBatch(arrival, self.prompt(prompt_rng, len(arrival)), self.output(output_rng, len(arrival)))
+                yield RequestBatch(arrival, *sizes.take(len(arrival)))
 
 
 def sliced(batch: RequestBatch, duration_s: float, window_s: float = WINDOW_S) -> Iterator[RequestBatch]:

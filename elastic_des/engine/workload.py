@@ -27,7 +27,7 @@ from elastic_des.engine.arrivals import OnOffRateProfile, client_mixture_chunks,
 from elastic_des.engine.distributions import INTERARRIVAL_FAMILIES, WEIBULL_MIN_CV, LogNormal, make_distribution
 from elastic_des.errors import ConfigError, require, require_non_negative, require_positive
 from elastic_des.engine.windows import (
-    RequestBatch, RequestSource, SizedRequests, ThinnedArrivals, concatenate, fixed_windows, sliced,
+    RequestBatch, RequestSizes, RequestSource, SizedRequests, ThinnedArrivals, concatenate, fixed_windows, sliced,
 )
 from elastic_des.engine.traces import (
     RateTrace,
@@ -331,12 +331,13 @@ def request_source(scenario, seed: int) -> RequestSource:
                 trace_cfg, path, duration_s, rng_streams.stream(seed, "trace_scaling"), tfield
             )
             # The trace's own sizes, held whole like the trace itself; a size
-            # whose column is null is drawn for every replayed request (the
-            # prompts, then the outputs, as for synthetic arrivals).
+            # whose column is null is drawn for every replayed request, as
+            # for synthetic arrivals.
             from_trace = prompt is not None or output is not None
-            drawn = rng_streams.stream(seed, "request_sizes")
-            prompt = prompts(drawn, len(arrival)) if prompt is None else prompt
-            output = outputs(drawn, len(arrival)) if output is None else output
+            if prompt is None or output is None:
+                drawn = RequestSizes(prompts, outputs, rng_streams.stream(seed, "request_sizes")).take(len(arrival))
+                prompt = drawn[0] if prompt is None else prompt
+                output = drawn[1] if output is None else output
             whole = Workload(arrival, prompt, output, profile, float(duration_s), sizes_from_trace=from_trace)
             return RequestSource(whole.batches, profile, duration_s, sizes_from_trace=from_trace)
         if trace_cfg.format == "clients":
