@@ -13,7 +13,10 @@ runs all four combinations on the same arrivals::
 <sweep folder>`` reads each job's ``summary.json`` and prints the table,
 with the saving split into the part due to the smaller model (static LLM →
 static SLM) and the part due to elasticity on top of it (static SLM →
-elastic SLM). The two parts add up to the total by construction.
+elastic SLM). The two parts add up to the total by construction. With
+several seeds (``seed=0,1,2``) each seed's cells are compared with that
+seed's static LLM cell (the same arrivals), and the split is given as the
+mean over seeds with its 95 % Student-t half-width.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from elastic_des.analysis.sweep import job_folders
+from elastic_des.analysis.sweep import ci95, job_folders
 from elastic_des.atomic import write_text
 from elastic_des.errors import ConfigError
 from elastic_des.runfolder import incomplete_reason
@@ -35,52 +38,66 @@ FLEETS = ("static", "elastic")
 
 
 def ablation_table(summaries: Iterable[dict]) -> pd.DataFrame:
-    """One row per (model, fleet) cell from the jobs' summaries, with costs
-    and savings relative to the static LLM cell. A summary's world is the
-    first part of ``run/world`` (``slm/q_learning`` → ``slm``); its fleet is
-    static if ``run/policy`` is ``static``, else elastic."""
-    cells: dict[tuple[str, str], dict] = {}
+    """One row per (seed, model, fleet) cell from the jobs' summaries, with
+    costs and savings relative to the same seed's static LLM cell. A
+    summary's world is the first part of ``run/world`` (``slm/q_learning`` →
+    ``slm``); its fleet is static if ``run/policy`` is ``static``, else
+    elastic; its seed is ``run/seed``."""
+    cells: dict[tuple[int, str, str], dict] = {}
     for summary in summaries:
         model = str(summary["run/world"]).split("/")[0]
         fleet = "static" if summary["run/policy"] == "static" else "elastic"
+        seed = int(summary["run/seed"])
         if model not in MODELS:
             raise ConfigError(f"run/world = {summary['run/world']!r}: the ablation compares worlds {list(MODELS)}")
-        if (model, fleet) in cells:
-            raise ConfigError(f"two summaries for the {model}/{fleet} cell "
-                              f"({cells[model, fleet]['run/name']} and {summary['run/name']}); one seed per table")
-        cells[model, fleet] = summary
-    missing = [f"{m}/{f}" for m in MODELS for f in FLEETS if (m, f) not in cells]
-    if missing:
-        raise ConfigError(f"ablation: no summary for cell(s) {missing}")
-    base = cells["llm", "static"]["cost/usd"]
+        if (seed, model, fleet) in cells:
+            raise ConfigError(f"two summaries for the {model}/{fleet} cell of seed {seed} "
+                              f"({cells[seed, model, fleet]['run/name']} and {summary['run/name']})")
+        cells[seed, model, fleet] = summary
+    seeds = sorted({seed for seed, _, _ in cells})
+    missing = [f"{m}/{f}" + (f" (seed {seed})" if len(seeds) > 1 else "")
+               for seed in seeds for m in MODELS for f in FLEETS if (seed, m, f) not in cells]
+    if missing or not seeds:
+        raise ConfigError(f"ablation: no summary for cell(s) {missing or [f'{m}/{f}' for m in MODELS for f in FLEETS]}")
     rows = []
-    for model in MODELS:
-        for fleet in FLEETS:
-            s = cells[model, fleet]
-            rows.append({
-                "model": model,
-                "fleet": fleet,
-                "policy": s["run/policy"],
-                "cost_usd": s["cost/usd"],
-                "saving_usd": base - s["cost/usd"],
-                "saving_fraction": 1.0 - s["cost/usd"] / base,
-                "sla_compliance": s["sla/compliance"],
-                "sla_met": s["sla/met"],
-                "latency_p99_s": s["latency/p99_s"],
-                "replicas_mean": s["replicas/mean"],
-            })
+    for seed in seeds:
+        base = cells[seed, "llm", "static"]["cost/usd"]
+        for model in MODELS:
+            for fleet in FLEETS:
+                s = cells[seed, model, fleet]
+                rows.append({
+                    "seed": seed,
+                    "model": model,
+                    "fleet": fleet,
+                    "policy": s["run/policy"],
+                    "cost_usd": s["cost/usd"],
+                    "saving_usd": base - s["cost/usd"],
+                    "saving_fraction": 1.0 - s["cost/usd"] / base,
+                    "sla_compliance": s["sla/compliance"],
+                    "sla_met": s["sla/met"],
+                    "latency_p99_s": s["latency/p99_s"],
+                    "replicas_mean": s["replicas/mean"],
+                })
     return pd.DataFrame(rows)
 
 
 def decompose(table: pd.DataFrame) -> dict[str, float]:
-    """The total saving (static LLM → elastic SLM) as model + elasticity."""
-    cost = table.set_index(["model", "fleet"])["cost_usd"]
-    return {
+    """The total saving (static LLM → elastic SLM) as model + elasticity: the
+    mean over the table's seeds, and with several seeds ``<key>.ci95``, the
+    95 % Student-t half-width."""
+    cost = table.set_index(["seed", "model", "fleet"])["cost_usd"].unstack(["model", "fleet"])
+    parts = {
         "saving/total_usd": cost["llm", "static"] - cost["slm", "elastic"],
         "saving/smaller_model_usd": cost["llm", "static"] - cost["slm", "static"],
         "saving/elasticity_on_slm_usd": cost["slm", "static"] - cost["slm", "elastic"],
         "saving/elasticity_on_llm_usd": cost["llm", "static"] - cost["llm", "elastic"],
     }
+    out = {}
+    for key, per_seed in parts.items():
+        out[key] = float(per_seed.mean())
+        if len(per_seed) > 1:
+            out[f"{key}.ci95"] = ci95(per_seed.to_numpy())
+    return out
 
 
 def read_sweep(folder: Path) -> list[dict]:
@@ -104,8 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {exc}") from None
     write_text(args.sweep / "ablation.csv", table.to_csv(index=False))
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    for key, value in decompose(table).items():
-        print(f"{key:<32}{value:12.2f}")
+    parts = decompose(table)
+    for key in (k for k in parts if not k.endswith(".ci95")):
+        half = f" ± {parts[key + '.ci95']:.2f}" if key + ".ci95" in parts else ""
+        print(f"{key:<32}{parts[key]:12.2f}{half}")
     print(f"table: {args.sweep / 'ablation.csv'}")
 
 
