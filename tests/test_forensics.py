@@ -257,6 +257,11 @@ def test_q_values_print_enough_digits_a_near_tie_says_so_and_the_state_is_named(
             "pending share 0 (band 0); 5 replicas needed") in sentence
     record["q_values"] = {"-1": -1.25, "hold": 0.5, "x2.0": 1.5}
     assert explain(record).endswith("Q(x2.0)=1.5 beat Q(hold)=0.5.")  # far apart: no near-tie
+    # Held on a near-tie (policy.hold_tolerance): the sentence says why the lower value was taken.
+    record["details"] = {**details, "action": "hold", "near_tie_hold": "x2.0"}
+    record["replicas_after"] = record["requested_target"] = 2
+    record["q_values"] = {"-1": -8.0621, "hold": -8.0464, "x2.0": -8.0404}
+    assert explain(record).endswith("Q(hold)=-8.05 within 0.006 of Q(x2.0)=-8.04, a near-tie: held.")
 
 
 def test_untried_actions_are_not_compared():

@@ -134,6 +134,37 @@ def test_policy_takes_the_greedy_action_of_a_known_table():
         assert f"{name}_band" in decision.details
 
 
+def test_a_near_tie_with_holding_holds_and_the_record_names_the_action_passed_over():
+    policy = QLearningPolicy(untrained=True, hold_tolerance=1e-3)
+    policy.reset(context())
+    obs = observation()
+    step = policy.mdp.observe(obs)
+    # x2.0 beats hold by 0.006 on values of about 8: 0.075 % apart, a near-tie.
+    policy.table.cost[step.state] = [-8.0464, -8.0621, -8.066, -8.045, -8.119, -8.0404]
+    policy.table.visits[step.state] = 30
+    decision = policy.decide(obs)
+    assert decision.rule == "greedy" and decision.details["action"] == "hold"
+    assert decision.details["near_tie_hold"] == "size_x2"
+    assert decision.target == obs.target_replicas
+    # Off (the tolerance 0), or holding clearly worse, or never tried: the best action.
+    for tolerance, hold_value, hold_visits in ((0.0, -8.0464, 30), (1e-3, -8.2, 30), (1e-3, -8.0464, 0)):
+        other = QLearningPolicy(untrained=True, hold_tolerance=tolerance)
+        other.reset(context())
+        other.table.cost[step.state] = [hold_value, -8.0621, -8.066, -8.045, -8.119, -8.0404]
+        other.table.visits[step.state] = 30
+        other.table.visits[step.state, HOLD] = hold_visits
+        chosen = other.decide(obs)
+        assert chosen.details["action"] == "size_x2" and "near_tie_hold" not in chosen.details
+
+
+def test_the_hold_tolerance_leaves_training_alone():
+    table = QTable.zeros(4, 3, hold_action=0)
+    table.cost[1] = [-1.0005, -1.0, -3.0]
+    table.visits[1] = 1
+    assert table.greedy(1) == 1 and table.optimistic(1) == 1
+    assert table.greedy(1, hold_tolerance=1e-3) == 0
+
+
 def surge(time_s: float) -> Observation:
     return observation(time_s=time_s, utilization=1.0, arrival_rate_rps=30.0, queue_length=200,
                        forecast_rps=np.full(15, 30.0), target_replicas=2)
@@ -453,6 +484,9 @@ def test_bad_shield_settings_are_config_errors():
         QLearningPolicy(untrained=True, miss_hold_s=-60.0)
     with pytest.raises(ConfigError, match=r"policy.miss_hold_s = nan"):
         QLearningPolicy(untrained=True, miss_hold_s=math.nan)
+    for tolerance in (-0.001, math.nan, 1.0):
+        with pytest.raises(ConfigError, match=rf"policy.hold_tolerance = {tolerance}: must be in \[0, 1\)"):
+            QLearningPolicy(untrained=True, hold_tolerance=tolerance)
 
 # -- model files ----------------------------------------------------------
 

@@ -31,6 +31,7 @@ reward observed since.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -79,7 +80,10 @@ class QLearningPolicy(Policy):
         burst_headroom: float = 0.1,
         scale_in_window_s: Optional[float] = None,
         miss_hold_s: Optional[float] = None,
+        hold_tolerance: float = 0.0,
     ):
+        if not (math.isfinite(hold_tolerance) and 0 <= hold_tolerance < 1):
+            raise ConfigError(f"policy.hold_tolerance = {hold_tolerance}: must be in [0, 1)")
         if initial_replicas is not None and initial_replicas < 0:
             raise ConfigError(f"policy.initial_replicas = {initial_replicas}: must be >= 0 or null")
         if not (isinstance(min_visits, int) and min_visits >= 1):
@@ -94,6 +98,7 @@ class QLearningPolicy(Policy):
         )
         self.initial = initial_replicas
         self.min_visits = min_visits
+        self.hold_tolerance = hold_tolerance
         self.fallback = PredictivePolicy(headroom=fallback_headroom)
         if untrained:
             if model_path is not None:
@@ -127,13 +132,16 @@ class QLearningPolicy(Policy):
         learning = self.learning
         if learning is not None and self._previous is not None:
             learning.record(self.table, *self._previous, *step.reward, step.state)
-        fallback = None
+        fallback, passed_over = None, None
         if learning is not None:
             action, explored = self.table.epsilon_greedy(step.state, learning.epsilon, learning.rng)
             rule = "explore" if explored else "greedy"
         else:
             action = self.table.greedy(step.state, self.min_visits)
             rule = "greedy"
+            held = self.table.greedy(step.state, self.min_visits, self.hold_tolerance)
+            passed_over = self.mdp.names[action] if held != action else None
+            action = held
             if action is None:
                 visits = int(self.table.visits[step.state].sum())
                 fallback = {"policy": "predictive", "rule": safe.rule, "target": safe.target,
@@ -149,6 +157,8 @@ class QLearningPolicy(Policy):
                    "visits": int(self.table.visits[step.state].sum()), "multiplier": self.table.multiplier}
         if fallback is not None:
             details["fallback"] = fallback
+        if passed_over is not None:
+            details["near_tie_hold"] = passed_over
         # An untried action's 0 is a placeholder, not an estimate: report it as NaN (null in JSON).
         q = np.where(self.table.visits[step.state] > 0, self.table.values(step.state), np.nan)
         return Decision(target, rule, details, {name: float(v) for name, v in zip(self.mdp.names, q)})
@@ -249,6 +259,10 @@ class QLearningConfig:
     waiting for capacity, the target stays at least the replicas ready then
     plus those ordered, one more than ready at least, for this many seconds
     (shield rule ``miss_floor``); null: off.
+    hold_tolerance: at use, hold when holding's value is within this share
+    of the best action's (a near-tie: the table cannot tell them apart, and
+    holding changes nothing; ``details["near_tie_hold"]`` names the action
+    passed over); 0: off. Training is unaffected.
     scale_in_window_s: a scale-in goes no lower than the highest target the
     agent proposed in this many seconds (the HPA's downscale stabilization on
     its own targets; shield rule ``scale_in_window``); null: off.
@@ -271,3 +285,4 @@ class QLearningConfig:
     burst_headroom: float = 0.1
     scale_in_window_s: Optional[float] = None
     miss_hold_s: Optional[float] = None
+    hold_tolerance: float = 0.0

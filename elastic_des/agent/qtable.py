@@ -48,6 +48,14 @@ FORMAT = "elastic_des.q_table"
 FORMAT_VERSION = 2
 
 
+NEAR_TIE = 1e-3  # Q-values closer than 0.1% of the larger magnitude are a near-tie
+
+
+def near_tie(a: float, b: float, tolerance: float = NEAR_TIE) -> bool:
+    """Whether ``a`` and ``b`` are within ``tolerance`` of the larger magnitude."""
+    return abs(a - b) <= tolerance * max(abs(a), abs(b))
+
+
 class QTable:
     """``cost[s, a]``, ``sla[s, a]``, the multiplier that combines them, and
     how often each (state, action) was updated."""
@@ -100,13 +108,22 @@ class QTable:
         # Ties go to holding (no change is the cheapest mistake), else the first.
         return self.hold_action if self.hold_action in best else int(best[0])
 
-    def greedy(self, state: int, min_visits: int = 1) -> Optional[int]:
+    def greedy(self, state: int, min_visits: int = 1, hold_tolerance: float = 0.0) -> Optional[int]:
         """The best action tried in ``state``; None if ``state`` has fewer than
-        ``min_visits`` updates in all (too little to trust)."""
+        ``min_visits`` updates in all (too little to trust). With
+        ``hold_tolerance`` > 0, holding (if tried) whenever its value is
+        within that share of the larger magnitude of the best's (a near-tie,
+        :func:`near_tie`)."""
         tried = self.visits[state] > 0
         if not tried.any() or self.visits[state].sum() < min_visits:
             return None
-        return self._best(state, tried)
+        best = self._best(state, tried)
+        hold = self.hold_action
+        if hold_tolerance > 0 and tried[hold] and best != hold:
+            q = self.values(state)
+            if near_tie(q[best], q[hold], hold_tolerance):
+                return hold
+        return best
 
     def optimistic(self, state: int) -> int:
         """The best action counting untried ones at their initial value (for learning)."""

@@ -36,6 +36,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from elastic_des.agent.qtable import near_tie
 from elastic_des.errors import require
 
 # ---------------------------------------------------------------- a run's records
@@ -288,9 +289,6 @@ def forecast_change(record: dict) -> str:
             f"{'above' if gap > 0 else 'below'} the next-tick forecast")
 
 
-NEAR_TIE = 1e-3  # Q-values closer than 0.1% of the larger magnitude are a near-tie
-
-
 def _digits_apart(a: float, b: float) -> int:
     """Significant digits (3 to 8) that print ``a`` and ``b`` differently."""
     return next((d for d in range(3, 9) if f"{a:.{d}g}" != f"{b:.{d}g}"), 8)
@@ -310,6 +308,9 @@ def q_comparison(record: dict) -> str:
     taken = (record.get("details") or {}).get("action")
     if taken in q and q[taken] < q_best:
         d = _digits_apart(q[taken], q_best)
+        if (record.get("details") or {}).get("near_tie_hold"):
+            return (f"Q({taken})={q[taken]:.{d}g} within {number(q_best - q[taken])} of Q({best})={q_best:.{d}g}, "
+                    f"a near-tie: held")
         return f"Q({taken})={q[taken]:.{d}g} although Q({best})={q_best:.{d}g} was higher"
     if taken in q:
         best = taken
@@ -318,7 +319,7 @@ def q_comparison(record: dict) -> str:
         return f"Q({best})={number(q_best)} tied with Q({second})={number(q_second)}"
     d = _digits_apart(q_best, q_second)
     text = f"Q({best})={q_best:.{d}g} beat Q({second})={q_second:.{d}g}"
-    if q_best - q_second <= NEAR_TIE * max(abs(q_best), abs(q_second)):
+    if near_tie(q_best, q_second):
         text += f", a near-tie ({q_best - q_second:.2g} apart)"
     return text
 
