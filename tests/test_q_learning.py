@@ -118,13 +118,21 @@ def test_epsilon_greedy_explores_at_the_configured_rate():
     assert all(a == 2 for a, e in picks if not e)
 
 
-def test_policy_takes_the_greedy_action_of_a_known_table():
-    policy = QLearningPolicy(untrained=True)
+def policy_with_values(values, visits=5, hold_tolerance=0.0):
+    """An untrained policy whose table holds ``values`` (hold first), each
+    tried ``visits`` times, in the state of :func:`observation`; the policy,
+    that observation and its step."""
+    policy = QLearningPolicy(untrained=True, hold_tolerance=hold_tolerance)
     policy.reset(context())
     obs = observation()
     step = policy.mdp.observe(obs)
-    policy.table.cost[step.state] = [-3.0, -2.0, -4.0, -1.0, -5.0, -6.0]
-    policy.table.visits[step.state] = 5
+    policy.table.cost[step.state] = values
+    policy.table.visits[step.state] = visits
+    return policy, obs, step
+
+
+def test_policy_takes_the_greedy_action_of_a_known_table():
+    policy, obs, step = policy_with_values([-3.0, -2.0, -4.0, -1.0, -5.0, -6.0])
     decision = policy.decide(obs)
     assert decision.rule == "greedy"
     assert decision.target == math.ceil(1.2 * step.model_size)  # size_x1.2
@@ -135,23 +143,16 @@ def test_policy_takes_the_greedy_action_of_a_known_table():
 
 
 def test_a_near_tie_with_holding_holds_and_the_record_names_the_action_passed_over():
-    policy = QLearningPolicy(untrained=True, hold_tolerance=1e-3)
-    policy.reset(context())
-    obs = observation()
-    step = policy.mdp.observe(obs)
     # x2.0 beats hold by 0.006 on values of about 8: 0.075 % apart, a near-tie.
-    policy.table.cost[step.state] = [-8.0464, -8.0621, -8.066, -8.045, -8.119, -8.0404]
-    policy.table.visits[step.state] = 30
+    others = [-8.0621, -8.066, -8.045, -8.119, -8.0404]
+    policy, obs, _ = policy_with_values([-8.0464, *others], visits=30, hold_tolerance=1e-3)
     decision = policy.decide(obs)
     assert decision.rule == "greedy" and decision.details["action"] == "hold"
     assert decision.details["near_tie_hold"] == "size_x2"
     assert decision.target == obs.target_replicas
     # Off (the tolerance 0), or holding clearly worse, or never tried: the best action.
     for tolerance, hold_value, hold_visits in ((0.0, -8.0464, 30), (1e-3, -8.2, 30), (1e-3, -8.0464, 0)):
-        other = QLearningPolicy(untrained=True, hold_tolerance=tolerance)
-        other.reset(context())
-        other.table.cost[step.state] = [hold_value, -8.0621, -8.066, -8.045, -8.119, -8.0404]
-        other.table.visits[step.state] = 30
+        other, obs, step = policy_with_values([hold_value, *others], visits=30, hold_tolerance=tolerance)
         other.table.visits[step.state, HOLD] = hold_visits
         chosen = other.decide(obs)
         assert chosen.details["action"] == "size_x2" and "near_tie_hold" not in chosen.details
