@@ -163,7 +163,7 @@ def test_the_hold_tolerance_leaves_training_alone():
     table.cost[1] = [-1.0005, -1.0, -3.0]
     table.visits[1] = 1
     assert table.greedy(1) == 1 and table.optimistic(1) == 1
-    assert table.greedy(1, hold_tolerance=1e-3) == 0
+    assert table.near_tie_hold(1, table.greedy(1), 1e-3) == 0
 
 
 def surge(time_s: float) -> Observation:

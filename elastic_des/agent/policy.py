@@ -139,9 +139,10 @@ class QLearningPolicy(Policy):
         else:
             action = self.table.greedy(step.state, self.min_visits)
             rule = "greedy"
-            held = self.table.greedy(step.state, self.min_visits, self.hold_tolerance)
-            passed_over = self.mdp.names[action] if held != action else None
-            action = held
+            if action is not None:
+                held = self.table.near_tie_hold(step.state, action, self.hold_tolerance)
+                passed_over = self.mdp.names[action] if held != action else None
+                action = held
             if action is None:
                 visits = int(self.table.visits[step.state].sum())
                 fallback = {"policy": "predictive", "rule": safe.rule, "target": safe.target,

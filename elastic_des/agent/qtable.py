@@ -108,22 +108,24 @@ class QTable:
         # Ties go to holding (no change is the cheapest mistake), else the first.
         return self.hold_action if self.hold_action in best else int(best[0])
 
-    def greedy(self, state: int, min_visits: int = 1, hold_tolerance: float = 0.0) -> Optional[int]:
+    def greedy(self, state: int, min_visits: int = 1) -> Optional[int]:
         """The best action tried in ``state``; None if ``state`` has fewer than
-        ``min_visits`` updates in all (too little to trust). With
-        ``hold_tolerance`` > 0, holding (if tried) whenever its value is
-        within that share of the larger magnitude of the best's (a near-tie,
-        :func:`near_tie`)."""
+        ``min_visits`` updates in all (too little to trust)."""
         tried = self.visits[state] > 0
         if not tried.any() or self.visits[state].sum() < min_visits:
             return None
-        best = self._best(state, tried)
+        return self._best(state, tried)
+
+    def near_tie_hold(self, state: int, action: int, tolerance: float) -> int:
+        """Holding instead of ``action`` when holding was tried in ``state`` and
+        its value is within ``tolerance`` of the larger magnitude of
+        ``action``'s (a near-tie, :func:`near_tie`); else ``action``."""
         hold = self.hold_action
-        if hold_tolerance > 0 and tried[hold] and best != hold:
+        if tolerance > 0 and action != hold and self.visits[state, hold] > 0:
             q = self.values(state)
-            if near_tie(q[best], q[hold], hold_tolerance):
+            if near_tie(q[action], q[hold], tolerance):
                 return hold
-        return best
+        return action
 
     def optimistic(self, state: int) -> int:
         """The best action counting untried ones at their initial value (for learning)."""

@@ -305,10 +305,11 @@ def q_comparison(record: dict) -> str:
     best, q_best = ranked[0]
     if len(set(q.values())) == 1:
         return f"all Q-values are {number(q_best)}"
-    taken = (record.get("details") or {}).get("action")
+    details = record.get("details") or {}
+    taken = details.get("action")
     if taken in q and q[taken] < q_best:
         d = _digits_apart(q[taken], q_best)
-        if (record.get("details") or {}).get("near_tie_hold"):
+        if details.get("near_tie_hold"):
             return (f"Q({taken})={q[taken]:.{d}g} within {number(q_best - q[taken])} of Q({best})={q_best:.{d}g}, "
                     f"a near-tie: held")
         return f"Q({taken})={q[taken]:.{d}g} although Q({best})={q_best:.{d}g} was higher"
