@@ -9,7 +9,7 @@ from simpy.events import NORMAL
 
 from elastic_des.engine.controller import sorted_percentiles
 from elastic_des.engine.dispatcher import Dispatcher
-from elastic_des.engine.records import RequestStore
+from elastic_des.engine.records import Gather, RequestStore
 from elastic_des.engine.replicas import ReplicaPool
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -27,8 +27,10 @@ def test_sorted_percentiles_equal_numpy_bit_for_bit(size, kind):
     expected = np.quantile(values, QUANTILES)
     got = sorted_percentiles(sorted(values.tolist()), QUANTILES)
     assert [float(x) for x in expected] == got  # exact, not approximate
-    # The controller's call: percentiles 50, 95 and 99.
+    # The controller's call: percentiles 50, 95 and 99, of a sorted array.
     assert [float(x) for x in np.percentile(values, (50, 95, 99))] == got
+    from_array = sorted_percentiles(np.sort(values), QUANTILES)
+    assert from_array == got and all(type(x) is float for x in from_array)
 
 
 def test_requests_are_simpy_processes_that_end():
@@ -130,3 +132,14 @@ def test_sizes_become_lists_only_once_read_and_are_kept_from_then_on():
     rows = store.retire()
     assert rows["prompt"].tolist() == [10.0, 11.0] and rows["output"].tolist() == [5.0, 6.0]
     assert store.output == [7] and store.base == 2
+
+
+@pytest.mark.parametrize("positions", [[], [3], [4, 0], [0, 1, 2, 3, 4], [2, 2, 4, 1]])
+def test_gather_takes_the_positions_of_each_column_in_order(positions):
+    # One itemgetter for every column (a single position's getter returns the
+    # item, not a tuple): the same as reading them one by one.
+    columns = ([0.5, 1.5, 2.5, 3.5, 4.5], [10.0, 11.0, 12.0, 13.0, 14.0])
+    gather = Gather(positions)
+    for column in columns:
+        taken = gather.take(column)
+        assert taken.dtype == float and taken.tolist() == [column[j] for j in positions]

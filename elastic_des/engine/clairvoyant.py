@@ -118,7 +118,7 @@ def _per_tick(batches: Iterable[tuple[np.ndarray, np.ndarray]], tick_s: float,
             # A window's own arrays when nothing is pending (the usual case): no copy of the window.
             pending_a = np.concatenate([pending_a, arrival]) if len(pending_a) else arrival
             pending_s = np.concatenate([pending_s, service]) if len(pending_s) else service
-        cut = int(np.searchsorted(pending_a, end, side="left"))
+        cut = int(pending_a.searchsorted(end))  # side "left"; the method skips np.searchsorted's wrapper
         yield pending_a[:cut].tolist(), pending_s[:cut].tolist()
         pending_a, pending_s = pending_a[cut:], pending_s[cut:]
 

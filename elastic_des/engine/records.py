@@ -35,6 +35,7 @@ is not kept: no output reads it.
 from __future__ import annotations
 
 from collections import deque
+from operator import itemgetter
 from typing import Iterable, Iterator, Optional
 
 import numpy as np
@@ -67,7 +68,7 @@ class _ListedOnFirstRead:
             return self
         if self.name not in store.columns:
             raise AttributeError(f"no column {self.name!r} in this store")
-        values = [value for part in store._input_slices for value in part[self.name].tolist()]
+        values = [value for window, start, stop in store._held for value in window[self.name][start:stop].tolist()]
         setattr(store, self.name, values)
         store._lists.append(self.name)
         return values
@@ -90,10 +91,11 @@ class RequestStore:
         self._same_as: dict[str, str] = {}  # column: the earlier column whose array (and list) it shares
         self._lists: list[str] = ["arrival"]  # the input columns with a list of their own
         self.arrival: list[float] = []
-        # The input columns of the held requests once more, as the window
-        # slices they were loaded from: retire hands these over rather than
-        # turning the lists back into arrays.
-        self._input_slices: deque[dict[str, np.ndarray]] = deque()
+        # The input columns of the held requests once more, as the ranges of
+        # the windows they were loaded from, [window, start, stop], one per
+        # window: retire hands slices of these over rather than turning the
+        # lists back into arrays.
+        self._held: deque[list] = deque()
         # Kept only where a pool writes them: a column per request costs on every load and retire.
         self.outcome_columns = (*OUTCOME_COLUMNS, FIRST_TOKEN_COLUMN) if first_tokens else OUTCOME_COLUMNS
         for name in self.outcome_columns:
@@ -135,12 +137,15 @@ class RequestStore:
         while self._window is not None:
             window = self._window
             start = self._position
-            stop = int(np.searchsorted(window["arrival"], end_s, side="left"))
+            stop = int(window["arrival"].searchsorted(end_s))  # side "left"; the method skips np.searchsorted's wrapper
             if stop > start:
-                inputs = {name: window[name][start:stop] for name in self.columns}
                 for name in self._lists:
-                    getattr(self, name).extend(inputs[name].tolist())
-                self._input_slices.append(inputs)
+                    getattr(self, name).extend(window[name][start:stop].tolist())
+                held = self._held
+                if held and held[-1][0] is window:  # the window's range grows: one range per window
+                    held[-1][2] = stop
+                else:
+                    held.append([window, start, stop])
                 if "too_long" in window:
                     marked = np.flatnonzero(window["too_long"][start:stop])
                     self.too_long.update((marked + self.loaded).tolist())
@@ -191,28 +196,45 @@ class RequestStore:
             position += 1
 
     def _retire_inputs(self, count: int) -> dict[str, np.ndarray]:
-        """The input columns of the ``count`` oldest requests, as float arrays
-        (new ones: they outlive the windows), taken from the loaded slices."""
+        """The input columns of the ``count`` oldest requests, as float arrays,
+        taken from the held window ranges. Requests of a single window are
+        that window's slice itself, not a copy: rows kept after retiring (a
+        request table, a row group being filled) then hold their window's
+        columns, which is no more memory than copies of those rows would be."""
         parts = []
-        slices = self._input_slices
+        held = self._held
         while count:
-            first = slices[0]
-            size = len(first["arrival"])
-            if size <= count:
-                parts.append(slices.popleft())
-                count -= size
+            entry = held[0]
+            window, start, stop = entry
+            taken = min(count, stop - start)
+            parts.append((window, start, start + taken))
+            if taken == stop - start:
+                held.popleft()
             else:
-                parts.append({name: values[:count] for name, values in first.items()})
-                slices[0] = {name: values[count:] for name, values in first.items()}
-                count = 0
+                entry[1] = start + taken
+            count -= taken
         if len(parts) == 1:
-            return {name: values.astype(float) for name, values in parts[0].items()}
-        return {name: np.concatenate([part[name] for part in parts]).astype(float, copy=False) if parts
-                else np.empty(0) for name in self.columns}
+            window, start, stop = parts[0]
+            return {name: window[name][start:stop].astype(float, copy=False) for name in self.columns}
+        return {name: np.concatenate([window[name][start:stop] for window, start, stop in parts]).astype(float, copy=False)
+                if parts else np.empty(0) for name in self.columns}
 
 
-def take(column: list, rows: list[int]) -> np.ndarray:
-    """``column[j]`` for each ``j`` in ``rows``, as a float array: the
-    controller's per-tick gather of the requests that finished, made in C
-    (``map`` and ``np.fromiter``) rather than item by item in Python."""
-    return np.fromiter(map(column.__getitem__, rows), float, len(rows))
+class Gather:
+    """Reads the same ``positions`` of several list columns as float arrays:
+    the controller's per-tick gather of the requests that finished, made in
+    C (one ``operator.itemgetter`` for every column, and ``np.fromiter``)
+    rather than item by item in Python."""
+
+    __slots__ = ("positions", "_get")
+
+    def __init__(self, positions: list[int]):
+        self.positions = positions
+        # An itemgetter of one position returns that item rather than a tuple (and of none, fails).
+        self._get = itemgetter(*positions) if len(positions) > 1 else None
+
+    def take(self, column: list) -> np.ndarray:
+        """``column[j]`` for each ``j`` of the positions, in their order."""
+        if self._get is None:
+            return np.fromiter(map(column.__getitem__, self.positions), float, len(self.positions))
+        return np.fromiter(self._get(column), float, len(self.positions))

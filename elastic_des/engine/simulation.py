@@ -39,7 +39,7 @@ from elastic_des.engine.batching import BatchingPool
 from elastic_des.engine.clairvoyant import ClairvoyantLimit, OraclePlan
 from elastic_des.engine.estimators import ServiceTimeEstimator
 from elastic_des.engine.policy import FutureRequests, Policy, PolicyContext
-from elastic_des.engine.records import RequestStore, take
+from elastic_des.engine.records import Gather, RequestStore
 from elastic_des.engine.replicas import ReplicaPool
 from elastic_des.engine.service import (
     ServingPlan, planning_service_times, request_columns, service_prior, service_stream, serving_plan,
@@ -255,15 +255,16 @@ def _with_limit(limit: Optional[ClairvoyantLimit],
 
 def _fleet(env: simpy.Environment, model, fleet, requests: RequestStore):
     """The replica pool and dispatcher of ``model``'s service model, and how to
-    read requests' first-token times by position in ``requests`` (None: the
-    model has no tokens)."""
+    read requests' first-token times by position in ``requests`` (from a
+    :class:`~elastic_des.engine.records.Gather` of them; None: the model has
+    no tokens)."""
     if model.service_model != "batching":
         pool = ReplicaPool(env, model.slots_per_replica, model.cold_start_s)
         dispatcher = Dispatcher(env, pool, requests, fleet.queue_capacity, fleet.queue_timeout_s)
         if model.service_model == "exponential":
             return pool, dispatcher, None
         offset, start_s = requests.offset, requests.start_s
-        return pool, dispatcher, lambda held: take(start_s, held) + take(offset, held)
+        return pool, dispatcher, lambda held: held.take(start_s) + held.take(offset)
     pool = BatchingPool(
         env, max_num_seqs=model.max_num_seqs, cold_start_s=model.cold_start_s, step_base_s=model.step_base_s,
         step_per_seq_s=model.step_per_seq_s, kv_budget_tokens=model.kv_budget_tokens,
@@ -271,4 +272,4 @@ def _fleet(env: simpy.Environment, model, fleet, requests: RequestStore):
     dispatcher = Dispatcher(env, pool, requests, fleet.queue_capacity, fleet.queue_timeout_s)
     pool.attach(dispatcher)
     first_token = requests.first_token_s
-    return pool, dispatcher, lambda held: take(first_token, held)
+    return pool, dispatcher, lambda held: held.take(first_token)

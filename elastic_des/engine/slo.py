@@ -48,9 +48,8 @@ class SLO:
     def met(self, latency_s, ttft_s, tpot) -> np.ndarray:
         """Which served requests meet every set objective (NaN TPOT meets it)."""
         latency_s = np.asarray(latency_s, dtype=float)
-        ok = np.ones(latency_s.shape, dtype=bool)
-        if self.latency_s is not None:
-            ok &= latency_s <= self.latency_s
+        # The first objective's comparison is the mask (a new array): it runs every tick.
+        ok = np.ones(latency_s.shape, dtype=bool) if self.latency_s is None else latency_s <= self.latency_s
         if self.ttft_s is not None:
             ok &= np.asarray(ttft_s, dtype=float) <= self.ttft_s
         if self.tpot_s is not None:
