@@ -153,16 +153,20 @@ class Outcomes:
         # ndarray.sum() without its Python wrapper (this runs every tick): the same np.add.reduce.
         self.latency_sum += float(np.add.reduce(latency))
         self.wait_sum += float(np.add.reduce(wait))
+        # Without tokens TTFT and TPOT are NaN, which percentiles and histograms leave out: not kept.
+        measured = {"latency": latency, "ttft": ttft, "tpot": tpot, "wait": wait} if tokens else \
+            {"latency": latency, "wait": wait}
         if self._values is not None:
-            for name, values in zip(EXACT_COLUMNS, (latency, ttft, tpot, wait)):
+            for name, values in measured.items():
                 self._values[name].append(values)
             if self.counts[NOT_DROPPED] > self.exact_limit:
                 for name in self.histograms:
                     self._count(name, self._exact_values(name))
                 self._values = None
         else:
-            for name, values in (("latency", latency), ("ttft", ttft), ("tpot", tpot)):
-                self._count(name, values)
+            for name in self.histograms:
+                if name in measured:
+                    self._count(name, measured[name])
         if self.chunks is not None or self.on_rows is not None:
             service = rows["service"] if "service" in rows else rows["finish_s"] - rows["start_s"]
             chunk = dict(zip(ROW_COLUMNS, (rows["arrival"], rows["start_s"], rows["finish_s"], dropped, service,
