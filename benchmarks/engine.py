@@ -318,7 +318,7 @@ def report(case: Case, results: dict[str, list[Result]]) -> str:
             if name in rates and other in rates:
                 wall, cpu = (rates[name][k] / rates[other][k] for k in (0, 1))
                 each = [b.wall_s / a.wall_s for a, b in zip(results[name], results[other])]
-                share = " (the engine's share of the callbacks-only ceiling)" if other == "simpy_callbacks" else ""
+                share = f" ({name}'s share of the callbacks-only ceiling)" if other == "simpy_callbacks" else ""
                 lines.append(f"  {name} / {other}: {wall:.2f}x ({cpu:.2f}x), per round "
                              f"{min(each):.2f}-{max(each):.2f}{share}")
     return "\n".join(lines)
