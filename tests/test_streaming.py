@@ -212,6 +212,25 @@ def test_a_streaming_world_holds_only_the_requests_in_flight(make_cfg, monkeypat
     assert max(held) <= 3 * per_tick  # the next tick's arrivals and those in flight, not the run
 
 
+def test_retired_rows_of_one_window_are_slices_of_it_and_rows_across_windows_are_joined():
+    # Retiring hands a tick's rows over as a slice of the window they were loaded
+    # from (no copy), and joins them only across a window's edge.
+    first = {"arrival": np.arange(0.0, 10.0), "service": np.full(10, 2.0)}
+    second = {"arrival": np.arange(10.0, 20.0), "service": np.full(10, 3.0)}
+    store = RequestStore([first, second])
+    store.load_until(15.0)  # requests 0-14: all of the first window, half of the second
+    store.finish_s[:8] = [1.0] * 8  # requests 0-7 finished
+    rows = store.retire()
+    assert rows["arrival"].tolist() == list(range(8))
+    assert np.shares_memory(rows["arrival"], first["arrival"]) and np.shares_memory(rows["service"], first["service"])
+    store.finish_s[:7] = [1.0] * 7  # requests 8-14
+    rows = store.retire()
+    assert rows["arrival"].tolist() == list(range(8, 15))
+    assert rows["service"].tolist() == [2.0] * 2 + [3.0] * 5
+    assert not np.shares_memory(rows["arrival"], first["arrival"])
+    assert store.base == 15 and store.loaded == 15
+
+
 def test_a_streaming_world_with_its_limit_holds_at_most_two_windows(make_cfg, monkeypatch):
     # Memory that does not grow with the run: the world and the clairvoyant limit
     # read the same windows, and neither may keep the ones both have passed.

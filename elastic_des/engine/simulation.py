@@ -264,7 +264,7 @@ def _fleet(env: simpy.Environment, model, fleet, requests: RequestStore):
         if model.service_model == "exponential":
             return pool, dispatcher, None
         offset, start_s = requests.offset, requests.start_s
-        return pool, dispatcher, lambda held: held.take(start_s) + held.take(offset)
+        return pool, dispatcher, lambda completed: completed.take(start_s) + completed.take(offset)
     pool = BatchingPool(
         env, max_num_seqs=model.max_num_seqs, cold_start_s=model.cold_start_s, step_base_s=model.step_base_s,
         step_per_seq_s=model.step_per_seq_s, kv_budget_tokens=model.kv_budget_tokens,
@@ -272,4 +272,4 @@ def _fleet(env: simpy.Environment, model, fleet, requests: RequestStore):
     dispatcher = Dispatcher(env, pool, requests, fleet.queue_capacity, fleet.queue_timeout_s)
     pool.attach(dispatcher)
     first_token = requests.first_token_s
-    return pool, dispatcher, lambda held: held.take(first_token)
+    return pool, dispatcher, lambda completed: completed.take(first_token)
