@@ -152,8 +152,9 @@ def run_episode(cfg_data: dict, table: QTable, episode: Episode) -> dict:
     fleet.max_replicas = max(fleet.max_replicas, 2 * _erlang_c_replicas(world, scenario, workload.profile.peak_rps))
     first = _erlang_c_replicas(world, scenario, float(workload.profile.rate(np.zeros(1))[0]))
     fleet.initial_replicas = min(max(first, fleet.min_replicas), fleet.max_replicas)
+    # An episode reads its summary and decisions only: no clairvoyant limit, no request table.
     result = simulate_world(world, scenario, cfg.controller, policy, build(cfg.forecaster, "forecaster"),
-                            workload, episode.seed)
+                            workload, episode.seed, oracle_limit=False, record_requests=False)
     multiplier = policy.table.multiplier
     parts = [(d["details"]["reward_cost"], d["details"]["reward_sla"]) for d in result.decisions
              if d["details"]["reward_cost"] is not None]

@@ -165,10 +165,11 @@ class Counterfactual:
 
 
 def _history(cfg: DictConfig, workload: Workload, policy: Policy, end_s: float) -> WorldResult:
-    """The policy's world up to ``end_s``, then drained."""
+    """The policy's world up to ``end_s``, then drained (its requests and
+    ticks are read, not the clairvoyant limit's cost: not computed)."""
     scenario = OmegaConf.merge(cfg.scenario, {"duration_s": end_s})
     return simulate_world(cfg.world, scenario, cfg.controller, policy, build(cfg.forecaster, "forecaster"),
-                          workload, cfg.seed, field="world")
+                          workload, cfg.seed, field="world", oracle_limit=False)
 
 
 def _window(history: WorldResult, tick: int, start_s: float, end_s: float, slo_s: float) -> tuple[int, int, float]:
