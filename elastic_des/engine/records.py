@@ -50,7 +50,7 @@ NAN = float("nan")
 class _ListedOnFirstRead:
     """An input column held as a list only once something reads it as one.
 
-    Until then only the loaded window slices hold it (enough for
+    Until then only the held window ranges hold it (enough for
     :meth:`RequestStore.retire`). The first read makes the list of the held
     requests from them and sets it as the store's attribute, which hides
     this descriptor from then on, and from then on
